@@ -1,0 +1,57 @@
+"""One fast, reliable streaming API for chat completions across LLM providers.
+
+This package is the only documented import surface. Everything public is defined in a private
+module and re-exported here.
+"""
+
+from __future__ import annotations
+
+from ._errors import AllAttemptsFailedError as AllAttemptsFailedError
+from ._errors import AuthenticationError as AuthenticationError
+from ._errors import ConfigurationError as ConfigurationError
+from ._errors import PipelineError as PipelineError
+from ._errors import ProtocolError as ProtocolError
+from ._errors import ProviderConnectionError as ProviderConnectionError
+from ._errors import ProviderError as ProviderError
+from ._errors import ProviderStatusError as ProviderStatusError
+from ._errors import RateLimitError as RateLimitError
+from ._errors import RequestValidationError as RequestValidationError
+from ._errors import ServerError as ServerError
+from ._errors import ToolCallArgumentsError as ToolCallArgumentsError
+from ._types import AlibabaKwargs as AlibabaKwargs
+from ._types import AnthropicKwargs as AnthropicKwargs
+from ._types import AnthropicVertexKwargs as AnthropicVertexKwargs
+from ._types import AssistantMessage as AssistantMessage
+from ._types import AssistantMessageDeltaChunk as AssistantMessageDeltaChunk
+from ._types import AssistantMessageSentenceChunk as AssistantMessageSentenceChunk
+from ._types import CacheBreakpoint as CacheBreakpoint
+from ._types import ChatCompletionChunk as ChatCompletionChunk
+from ._types import ChatCompletionRequest as ChatCompletionRequest
+from ._types import ChatCompletionResponse as ChatCompletionResponse
+from ._types import CompletionsProvider as CompletionsProvider
+from ._types import ConversationHistory as ConversationHistory
+from ._types import FallbackRequest as FallbackRequest
+from ._types import FinalResponseChunk as FinalResponseChunk
+from ._types import FinishReasonChunk as FinishReasonChunk
+from ._types import FunctionCall as FunctionCall
+from ._types import FunctionDefinition as FunctionDefinition
+from ._types import GoogleKwargs as GoogleKwargs
+from ._types import Message as Message
+from ._types import OpenAIKwargs as OpenAIKwargs
+from ._types import ProviderKwargs as ProviderKwargs
+from ._types import ReasoningBlock as ReasoningBlock
+from ._types import RetryConfiguration as RetryConfiguration
+from ._types import StreamOptions as StreamOptions
+from ._types import SystemMessage as SystemMessage
+from ._types import ThinkingConfigDict as ThinkingConfigDict
+from ._types import ThinkingConfigParam as ThinkingConfigParam
+from ._types import TokenUsage as TokenUsage
+from ._types import ToolCall as ToolCall
+from ._types import ToolCallChunk as ToolCallChunk
+from ._types import ToolChoice as ToolChoice
+from ._types import ToolDefinition as ToolDefinition
+from ._types import ToolResultMessage as ToolResultMessage
+from ._types import UsageChunk as UsageChunk
+from ._types import UserMessage as UserMessage
+
+__version__ = "0.1.0"

@@ -1,0 +1,163 @@
+"""Every exception the library raises, in one tree.
+
+Whose fault it is decides where an error sits::
+
+    PipelineError                       base of everything raised on purpose
+    ├── RequestValidationError          the caller's request is malformed (ValueError too)
+    ├── ConfigurationError              the environment is incomplete: no key, unknown provider
+    ├── ProviderError                   the provider (or the way to it) failed
+    │   ├── ProviderStatusError         an HTTP error status, with the provider's own message
+    │   │   ├── AuthenticationError     401 / 403
+    │   │   ├── RateLimitError          429
+    │   │   └── ServerError             5xx and 529 overloaded
+    │   ├── ProviderConnectionError     connect / read / write failed, or a timeout
+    │   └── ProtocolError               the provider sent data we cannot decode
+    │       └── ToolCallArgumentsError  a tool call's arguments are not a JSON object
+    └── AllAttemptsFailedError          every retry and fallback failed; holds each attempt's error
+
+Errors raised before any I/O (validation, configuration) name the field path. Provider errors
+carry ``provider``, ``status_code``, ``retryable``, ``retry_after`` and the provider's message;
+none of them ever holds an API key. An error raised after some output was handed to the caller
+carries what was received so far as ``partial_response``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._types import ChatCompletionResponse
+
+
+class PipelineError(Exception):
+    """Base class of every error this library raises on purpose."""
+
+
+class RequestValidationError(PipelineError, ValueError):
+    """The request (or a serialized conversation) is malformed: the caller's fault.
+
+    ``problems`` lists every problem found, each as ``"<path>: <what is wrong>"``.
+    """
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems: tuple[str, ...] = tuple(problems)
+        count = len(self.problems)
+        header = "invalid request" if count == 1 else f"invalid request ({count} problems)"
+        super().__init__(header + ":\n  " + "\n  ".join(self.problems))
+
+
+class ConfigurationError(PipelineError):
+    """The environment does not allow the request: a missing API key, an unknown provider."""
+
+
+class ProviderError(PipelineError):
+    """A provider, or the network on the way to it, failed to produce a response.
+
+    Attributes:
+        provider: The provider name (``"openai"``, ...).
+        status_code: The HTTP status, or ``None`` when no response arrived.
+        retryable: Whether the same request may succeed when sent again.
+        retry_after: Seconds the provider asked us to wait, if it said.
+        provider_message: The provider's own error message, verbatim.
+        partial_response: What was received before the failure, if anything was handed on.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        status_code: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        provider_message: str | None = None,
+        error_type: str | None = None,
+        error_code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status_code = status_code
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.provider_message = provider_message
+        self.error_type = error_type
+        self.error_code = error_code
+        self.request_id = request_id
+        self.partial_response: ChatCompletionResponse | None = None
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        details = [f"provider={self.provider}"]
+        if self.status_code is not None:
+            details.append(f"status={self.status_code}")
+        if self.error_type:
+            details.append(f"type={self.error_type}")
+        if self.error_code:
+            details.append(f"code={self.error_code}")
+        if self.request_id:
+            details.append(f"request_id={self.request_id}")
+        if self.retry_after is not None:
+            details.append(f"retry_after={self.retry_after:g}s")
+        return f"{text} ({', '.join(details)})"
+
+
+class ProviderStatusError(ProviderError):
+    """The provider answered with an HTTP error status."""
+
+
+class AuthenticationError(ProviderStatusError):
+    """401 or 403: the key is wrong, expired, or lacks permission."""
+
+
+class RateLimitError(ProviderStatusError):
+    """429: too many requests, or (not retryable) the quota is exhausted."""
+
+
+class ServerError(ProviderStatusError):
+    """5xx, or 529 / a mid-stream ``overloaded_error``: the provider's side failed."""
+
+
+class ProviderConnectionError(ProviderError):
+    """The connection failed or timed out before a complete response arrived."""
+
+
+class ProtocolError(ProviderError):
+    """The provider sent bytes or JSON we cannot decode.
+
+    ``offset`` is the byte offset in the response body where the problem was found, when known.
+    """
+
+    def __init__(
+        self, message: str, *, provider: str = "unknown", offset: int | None = None
+    ) -> None:
+        if offset is not None:
+            message = f"{message} (at byte {offset})"
+        super().__init__(message, provider=provider, retryable=False)
+        self.offset = offset
+
+
+class ToolCallArgumentsError(ProtocolError):
+    """A completed tool call's arguments are not a JSON object; ``raw_arguments`` keeps them."""
+
+    def __init__(
+        self, message: str, *, provider: str = "unknown", tool_name: str, raw_arguments: str
+    ) -> None:
+        super().__init__(message, provider=provider)
+        self.tool_name = tool_name
+        self.raw_arguments = raw_arguments
+
+
+class AllAttemptsFailedError(PipelineError):
+    """Every attempt (retries and fallbacks) failed; ``errors`` holds each one, in order."""
+
+    def __init__(self, errors: Sequence[BaseException]) -> None:
+        self.errors: tuple[BaseException, ...] = tuple(errors)
+        lines = [f"  attempt {i}: {type(e).__name__}: {e}" for i, e in enumerate(self.errors, 1)]
+        super().__init__(f"all {len(self.errors)} attempts failed:\n" + "\n".join(lines))
+
+    @property
+    def partial_response(self) -> ChatCompletionResponse | None:
+        last = self.errors[-1] if self.errors else None
+        return getattr(last, "partial_response", None)

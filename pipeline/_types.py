@@ -1,0 +1,429 @@
+"""The public data types of the API reference, plus their optional, additive extensions.
+
+Field names, order, defaults and meanings follow ``api-reference.txt`` exactly, so seed code
+constructs them positionally or by keyword unchanged. Extensions (reasoning blocks, normalized
+token usage, ``base_url`` for every provider) are optional and default to ``None``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal, TypeAlias, TypedDict
+
+from ._secrets import redact, redact_provider_kwargs
+
+
+class CompletionsProvider(StrEnum):
+    """Supported LLM providers."""
+
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+    GOOGLE = "google"
+    ANTHROPIC_VERTEX = "anthropic_vertex"
+    ALIBABA = "alibaba"
+
+
+# ---------------------------------------------------------------- cache, tools
+
+
+@dataclass(slots=True)
+class CacheBreakpoint:
+    """Anthropic prompt caching breakpoint. Maximum of 4 per request."""
+
+    ttl: Literal["5m", "1h"]
+
+
+@dataclass(slots=True)
+class FunctionDefinition:
+    """A function's name, description and JSON-schema parameters."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    strict: bool | None = None
+
+
+@dataclass(slots=True)
+class ToolDefinition:
+    """A tool the model can call."""
+
+    type: Literal["function"]
+    function: FunctionDefinition
+    cache_breakpoint: CacheBreakpoint | None = None
+
+
+@dataclass(slots=True)
+class FunctionCall:
+    """The function name and parsed arguments of a tool call."""
+
+    arguments: dict[str, Any]
+    name: str
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """A tool call made by the model."""
+
+    id: str
+    type: Literal["function"]
+    function: FunctionCall
+    index: int | None = None
+    thought_signature: bytes | None = None
+
+
+ToolChoice: TypeAlias = Literal["none", "auto", "required"] | str
+"""``"auto"``, ``"none"``, ``"required"``, or the name of a tool to force."""
+
+
+# ---------------------------------------------------------------- messages
+
+
+@dataclass(slots=True)
+class ReasoningBlock:
+    """Extension: one block of model reasoning, kept so it can be sent back unchanged.
+
+    ``signature`` and ``redacted_data`` are opaque provider strings (Anthropic thinking
+    signatures and redacted-thinking data, Gemini thought signatures in base64), passed back
+    byte for byte. Reasoning never reaches content, sentences or speech.
+    """
+
+    text: str = ""
+    signature: str | None = None
+    redacted_data: str | None = None
+
+
+@dataclass(slots=True)
+class SystemMessage:
+    """A system prompt. Several are collapsed into one for Anthropic and Google."""
+
+    content: str
+    cache_breakpoint: CacheBreakpoint | None = None
+
+    @property
+    def role(self) -> Literal["system"]:
+        return "system"
+
+
+@dataclass(slots=True)
+class UserMessage:
+    """A message from the user."""
+
+    content: str
+    cache_breakpoint: CacheBreakpoint | None = None
+
+    @property
+    def role(self) -> Literal["user"]:
+        return "user"
+
+
+@dataclass(slots=True)
+class AssistantMessage:
+    """A message from the assistant: text and/or tool calls (and, as an extension, reasoning)."""
+
+    content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+    cache_breakpoint: CacheBreakpoint | None = None
+    thought_signature: bytes | None = None
+    reasoning: list[ReasoningBlock] | None = None
+    refusal: str | None = None
+
+    @property
+    def role(self) -> Literal["assistant"]:
+        return "assistant"
+
+
+@dataclass(slots=True)
+class ToolResultMessage:
+    """The result of a tool call, passed back to the model."""
+
+    tool_call_id: str
+    content: dict[str, Any]
+    name: str | None = None
+    cache_breakpoint: CacheBreakpoint | None = None
+
+    @property
+    def role(self) -> Literal["tool"]:
+        return "tool"
+
+
+Message: TypeAlias = SystemMessage | UserMessage | AssistantMessage | ToolResultMessage
+ConversationHistory: TypeAlias = list[Message]
+
+
+# ---------------------------------------------------------------- provider kwargs
+
+
+class ThinkingConfigParam(TypedDict, total=False):
+    """Anthropic ``thinking``: ``{"type": "enabled", "budget_tokens": 10000}``."""
+
+    type: Literal["enabled", "disabled", "adaptive"]
+    budget_tokens: int
+    display: Literal["summarized", "omitted"]
+
+
+class ThinkingConfigDict(TypedDict, total=False):
+    """Gemini ``thinkingConfig``: ``{"thinking_budget": 10000, "include_thoughts": True}``."""
+
+    thinking_budget: int
+    include_thoughts: bool
+    thinking_level: str
+
+
+class OpenAIKwargs(TypedDict, total=False):
+    """OpenAI-specific arguments passed to the chat completions API."""
+
+    service_tier: Literal["auto", "default", "flex", "scale", "priority"]
+    reasoning_effort: Literal["low", "medium", "high"]
+    base_url: str
+
+
+class AnthropicKwargs(TypedDict, total=False):
+    """Anthropic-specific arguments passed to the messages API."""
+
+    thinking: ThinkingConfigParam
+    base_url: str
+
+
+class GoogleKwargs(TypedDict, total=False):
+    """Gemini-specific arguments passed to ``GenerateContentConfig``."""
+
+    thinking_config: ThinkingConfigDict
+    base_url: str
+
+
+class AnthropicVertexKwargs(TypedDict, total=False):
+    """Anthropic models via Google Cloud Vertex AI."""
+
+    thinking: ThinkingConfigParam
+    project_id: str
+    region: str
+    service_account_credentials: dict[str, Any]
+    base_url: str
+
+
+class AlibabaKwargs(TypedDict, total=False):
+    """Qwen via DashScope's OpenAI-compatible endpoint."""
+
+    base_url: str
+    enable_search: bool
+
+
+class ProviderKwargs(TypedDict, total=False):
+    """Provider-specific arguments, keyed by provider name."""
+
+    openai: OpenAIKwargs
+    anthropic: AnthropicKwargs
+    google: GoogleKwargs
+    anthropic_vertex: AnthropicVertexKwargs
+    alibaba: AlibabaKwargs
+
+
+# ---------------------------------------------------------------- requests
+
+
+@dataclass(slots=True)
+class RetryConfiguration:
+    """Automatic retry with exponential backoff."""
+
+    enabled: bool = True
+    max_retries: int = 3
+    retry_delay: float = 1.0
+    backoff_multiplier: float = 2.0
+
+
+@dataclass(slots=True, repr=False)
+class FallbackRequest:
+    """A fallback attempt. Unspecified fields inherit from the original request.
+
+    ``api_key`` is not inherited across a change of provider: that would send one provider's
+    key to another. The fallback then uses that provider's standard environment variable.
+    """
+
+    provider: CompletionsProvider | None = None
+    api_key: str | None = None
+    model: str | None = None
+    messages: ConversationHistory | None = None
+    temperature: float | None = None
+    tools: list[ToolDefinition] | None = None
+    tool_choice: ToolChoice | None = None
+    timeout: float | None = None
+    max_tokens: int | None = None
+    response_schema: dict[str, Any] | None = None
+    retry: RetryConfiguration | None = None
+    provider_kwargs: ProviderKwargs | None = None
+
+    def __repr__(self) -> str:
+        return _redacted_repr(self)
+
+
+@dataclass(slots=True, repr=False)
+class ChatCompletionRequest:
+    """Main request object. ``generate_*`` also accept the same shape as a dict.
+
+    ``api_key`` may be ``None``: the provider's standard environment variable is used then.
+    """
+
+    provider: CompletionsProvider
+    api_key: str | None
+    model: str
+    messages: ConversationHistory
+    temperature: float | None = None
+    tools: list[ToolDefinition] | None = None
+    tool_choice: ToolChoice | None = None
+    timeout: float | None = None
+    max_tokens: int | None = None
+    response_schema: dict[str, Any] | None = None
+    retry: RetryConfiguration | None = None
+    fallbacks: list[FallbackRequest] | None = None
+    provider_kwargs: ProviderKwargs | None = None
+
+    def __repr__(self) -> str:
+        return _redacted_repr(self)
+
+
+def _redacted_repr(obj: ChatCompletionRequest | FallbackRequest) -> str:
+    parts = []
+    for name in obj.__dataclass_fields__:
+        value = getattr(obj, name)
+        if name == "api_key":
+            shown = redact(value)
+        elif name == "provider_kwargs":
+            shown = redact_provider_kwargs(value)
+        else:
+            shown = repr(value)
+        parts.append(f"{name}={shown}")
+    return f"{type(obj).__name__}({', '.join(parts)})"
+
+
+@dataclass(slots=True)
+class StreamOptions:
+    """Streaming behaviour, including sentence streaming for text-to-speech."""
+
+    stream_sentences: bool = False
+    clean_sentences: bool = True
+    min_sentence_length: int = 6
+    punctuation_marks: list[str] | None = None
+    punctuation_language: str | None = None
+
+
+# ---------------------------------------------------------------- responses
+
+
+@dataclass(slots=True, frozen=True)
+class TokenUsage:
+    """Extension: token counts normalized across providers.
+
+    ``input_tokens`` counts every prompt token, cached or not (Anthropic's cache reads and
+    writes are added in); ``output_tokens`` includes reasoning tokens (Gemini's thoughts are
+    added in). ``None`` means the provider did not say.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass(slots=True)
+class ChatCompletionResponse:
+    """A complete chat completion.
+
+    ``usage`` is the provider's own usage object, unchanged; ``token_usage`` (extension) is the
+    same counted the same way for every provider.
+    """
+
+    message: AssistantMessage
+    finish_reason: str
+    usage: dict[str, Any] | None = None
+    provider: CompletionsProvider | None = None
+    model: str | None = None
+    token_usage: TokenUsage | None = None
+    response_id: str | None = None
+    choices: list[AssistantMessage] | None = None
+    """Extension: with ``n > 1`` (OpenAI), every choice in index order; ``message`` is the first."""
+
+
+# ---------------------------------------------------------------- stream chunks
+
+
+@dataclass(slots=True)
+class AssistantMessageDeltaChunk:
+    """An incremental text token."""
+
+    content: str
+
+    @property
+    def type(self) -> Literal["content_delta"]:
+        return "content_delta"
+
+
+@dataclass(slots=True)
+class AssistantMessageSentenceChunk:
+    """A complete sentence (cleaned for speech when ``clean_sentences``)."""
+
+    sentence: str
+
+    @property
+    def type(self) -> Literal["content_sentence"]:
+        return "content_sentence"
+
+
+@dataclass(slots=True)
+class ToolCallChunk:
+    """A complete tool call compiled from streamed parts."""
+
+    tool_call: ToolCall
+
+    @property
+    def type(self) -> Literal["tool_call"]:
+        return "tool_call"
+
+
+@dataclass(slots=True)
+class FinishReasonChunk:
+    """Why generation stopped: ``stop``, ``length``, ``tool_calls`` or ``content_filter``."""
+
+    finish_reason: str
+
+    @property
+    def type(self) -> Literal["finish_reason"]:
+        return "finish_reason"
+
+
+@dataclass(slots=True)
+class UsageChunk:
+    """Token usage: the provider's own object, and (extension) the normalized counts."""
+
+    usage: dict[str, Any]
+    token_usage: TokenUsage | None = None
+
+    @property
+    def type(self) -> Literal["usage"]:
+        return "usage"
+
+
+@dataclass(slots=True)
+class FinalResponseChunk:
+    """The complete response assembled from the stream; always the last chunk."""
+
+    response: ChatCompletionResponse
+
+    @property
+    def type(self) -> Literal["response"]:
+        return "response"
+
+
+ChatCompletionChunk: TypeAlias = (
+    AssistantMessageDeltaChunk
+    | AssistantMessageSentenceChunk
+    | ToolCallChunk
+    | FinishReasonChunk
+    | UsageChunk
+    | FinalResponseChunk
+)
