@@ -6,6 +6,11 @@ module and re-exported here.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from ._core import FusedCore as FusedCore
+from ._core import StageCore as StageCore
+from ._core import fuse as fuse
 from ._errors import AllAttemptsFailedError as AllAttemptsFailedError
 from ._errors import AuthenticationError as AuthenticationError
 from ._errors import ConfigurationError as ConfigurationError
@@ -54,4 +59,97 @@ from ._types import ToolResultMessage as ToolResultMessage
 from ._types import UsageChunk as UsageChunk
 from ._types import UserMessage as UserMessage
 
+from ._http import aclose_http_clients as aclose_http_clients
+from ._runtime import open_stage_graph as open_stage_graph
+
+if TYPE_CHECKING:
+    from ._api import generate_chat_completion as generate_chat_completion
+    from ._api import generate_chat_completion_stream as generate_chat_completion_stream
+    from ._chunks import CleanStage as CleanStage
+    from ._chunks import SentenceStage as SentenceStage
+    from ._stream import ChatCompletionStream as ChatCompletionStream
+
 __version__ = "0.1.0"
+
+# These live in modules that import ``stages`` and ``providers``, which import this package's
+# core modules: loading them on first use keeps the import graph acyclic whichever package a
+# program imports first.
+_LAZY = {
+    "generate_chat_completion": "_api",
+    "generate_chat_completion_stream": "_api",
+    "ChatCompletionStream": "_stream",
+    "SentenceStage": "_chunks",
+    "CleanStage": "_chunks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pipeline' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = (
+    "AlibabaKwargs",
+    "AllAttemptsFailedError",
+    "AnthropicKwargs",
+    "AnthropicVertexKwargs",
+    "AssistantMessage",
+    "AssistantMessageDeltaChunk",
+    "AssistantMessageSentenceChunk",
+    "AuthenticationError",
+    "CacheBreakpoint",
+    "ChatCompletionChunk",
+    "ChatCompletionRequest",
+    "ChatCompletionResponse",
+    "ChatCompletionStream",
+    "CleanStage",
+    "CompletionsProvider",
+    "ConfigurationError",
+    "ConversationHistory",
+    "FallbackRequest",
+    "FinalResponseChunk",
+    "FinishReasonChunk",
+    "FunctionCall",
+    "FunctionDefinition",
+    "FusedCore",
+    "GoogleKwargs",
+    "Message",
+    "OpenAIKwargs",
+    "PipelineError",
+    "ProtocolError",
+    "ProviderConnectionError",
+    "ProviderError",
+    "ProviderKwargs",
+    "ProviderStatusError",
+    "RateLimitError",
+    "ReasoningBlock",
+    "RequestValidationError",
+    "RetryConfiguration",
+    "SentenceStage",
+    "ServerError",
+    "StageCore",
+    "StreamOptions",
+    "SystemMessage",
+    "ThinkingConfigDict",
+    "ThinkingConfigParam",
+    "TokenUsage",
+    "ToolCall",
+    "ToolCallArgumentsError",
+    "ToolCallChunk",
+    "ToolChoice",
+    "ToolDefinition",
+    "ToolResultMessage",
+    "UsageChunk",
+    "UserMessage",
+    "aclose_http_clients",
+    "fuse",
+    "generate_chat_completion",
+    "generate_chat_completion_stream",
+    "open_stage_graph",
+)

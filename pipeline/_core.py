@@ -67,6 +67,7 @@ class FusedCore:
     """
 
     __slots__ = ("_cores",)
+    _cores: tuple[StageCore[Any, Any], ...]
 
     def __init__(self, cores: Sequence[StageCore[Any, Any]]) -> None:
         flat: list[StageCore[Any, Any]] = []

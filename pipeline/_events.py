@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-from ._types import TokenUsage, ToolCall
+from ._types import ChatCompletionResponse, TokenUsage, ToolCall
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,10 +113,10 @@ class UsageReported:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SentenceReady:
-    """A sentence from the segmenter (cleaned if the markdown cleaner runs after it)."""
+class ResponseReady:
+    """The whole response, assembled: always the last event of a stream."""
 
-    text: str
+    response: ChatCompletionResponse
 
 
 Event: TypeAlias = (
@@ -131,5 +131,5 @@ Event: TypeAlias = (
     | MessageSignature
     | Finish
     | UsageReported
-    | SentenceReady
+    | ResponseReady
 )

@@ -1,0 +1,114 @@
+"""The two entry points: ``generate_chat_completion`` and ``generate_chat_completion_stream``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import anyio
+
+from stages.aggregator import ResponseAggregator
+from stages.tool_calls import ToolCallAssembler
+
+from ._chunks import voice_stages
+from ._core import FusedCore
+from ._events import ResponseReady
+from ._http import release_client
+from ._stream import (
+    ChatCompletionStream,
+    ChunkStage,
+    PreparedAttempt,
+    deadline_after,
+    prepare,
+    remaining,
+    send_request,
+    translate_failure,
+)
+from ._supervisor import AttemptPlan, plan_requests
+from ._types import ChatCompletionRequest, ChatCompletionResponse, StreamOptions
+from ._validation import to_request, to_stream_options
+
+
+async def generate_chat_completion_stream(
+    request: ChatCompletionRequest | Mapping[str, Any],
+    stream_options: StreamOptions | Mapping[str, Any] | None = None,
+    *,
+    stages: Sequence[ChunkStage] = (),
+) -> ChatCompletionStream:
+    """Generate a streaming chat completion.
+
+    Validates the request and builds every attempt's HTTP request before any I/O, so a bad
+    request or a missing key raises here. The HTTP exchange starts on the first iteration.
+
+    Chunk order: ``content_delta`` chunks (``content_sentence`` with ``stream_sentences``)
+    interleaved with ``tool_call`` chunks as each completes, then ``finish_reason``,
+    ``usage`` and last ``response``.
+
+    Args:
+        request: A :class:`ChatCompletionRequest` or the same shape as a dict.
+        stream_options: A :class:`StreamOptions` or the same shape as a dict.
+        stages: Extra synchronous chunk stages (cores with ``feed``/``flush``) run after the
+            built-in ones; for stages that await, use :func:`open_stage_graph`.
+
+    Returns:
+        A :class:`ChatCompletionStream`: iterate it, ideally inside ``async with`` so the
+        connection is closed the moment you stop.
+
+    Raises:
+        RequestValidationError: The request or options are malformed.
+        ConfigurationError: No API key, or a provider not available.
+    """
+    typed = to_request(request)
+    options = to_stream_options(stream_options)
+    plan = AttemptPlan([prepare(p, stream=True) for p in plan_requests(typed)])
+    return ChatCompletionStream(plan, stages=[*voice_stages(options), *stages])
+
+
+async def generate_chat_completion(
+    request: ChatCompletionRequest | Mapping[str, Any],
+) -> ChatCompletionResponse:
+    """Generate a non-streaming chat completion.
+
+    Retries and fallbacks follow the request's configuration. Cancellation closes the HTTP
+    response and propagates unchanged.
+
+    Raises:
+        RequestValidationError: The request is malformed (before any I/O).
+        ConfigurationError: No API key, or a provider not available (before any I/O).
+        ProviderError: The provider failed and nothing is left to try.
+        AllAttemptsFailedError: Several attempts failed; it holds each error.
+    """
+    typed = to_request(request)
+    plan = AttemptPlan([prepare(p, stream=False) for p in plan_requests(typed)])
+    while True:
+        attempt = plan.current
+        try:
+            return await _complete_once(attempt)
+        except Exception as exc:
+            error = translate_failure(exc, attempt.codec.provider.value)
+            delay = plan.after_failure(error)
+            if delay is None:
+                raise plan.final_error() from None
+        await anyio.sleep(delay)
+
+
+async def _complete_once(attempt: PreparedAttempt) -> ChatCompletionResponse:
+    deadline = deadline_after(attempt.request.timeout)
+    with anyio.fail_after(remaining(deadline)):
+        response, shard = await send_request(attempt.spec, attempt.codec, stream=False)
+        try:
+            body = await response.aread()
+        finally:
+            with anyio.CancelScope(shield=True):
+                await response.aclose()
+            release_client(shard)
+    provider = attempt.codec.provider
+    core = FusedCore(
+        [ToolCallAssembler(provider=provider.value), ResponseAggregator(provider=provider)]
+    )
+    for event in attempt.codec.decode_response(body):
+        core.feed(event)
+    for event in core.flush():
+        if isinstance(event, ResponseReady):
+            return event.response
+    raise AssertionError("the aggregator always ends with the response")  # pragma: no cover

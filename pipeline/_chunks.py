@@ -1,0 +1,150 @@
+"""Cores at the public edge: neutral events to public chunks, and the voice stages on chunks.
+
+The voice stages work on public chunks, not internal events, so a user can put an own stage
+between them (``sentences → translate → clean → speak``) using nothing but public types.
+The final aggregator runs before them on the raw events, which is why the final response
+always keeps the raw text while sentences carry the cleaned one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Literal
+
+from stages.markdown import MarkdownCleaner
+from stages.sentences import SentenceSegmenter
+
+from ._core import Poisonable, StageCore
+from ._events import Event, Finish, ResponseReady, TextDelta, ToolCallReady, UsageReported
+from ._types import (
+    AssistantMessageDeltaChunk,
+    AssistantMessageSentenceChunk,
+    ChatCompletionChunk,
+    FinalResponseChunk,
+    FinishReasonChunk,
+    StreamOptions,
+    ToolCallChunk,
+    UsageChunk,
+)
+
+
+class ChunkMapper:
+    """Neutral events to the public chunks of the first choice; the rest stays internal."""
+
+    __slots__ = ()
+
+    def feed(self, event: Event, /) -> Sequence[ChatCompletionChunk]:
+        kind = type(event)
+        if kind is TextDelta:
+            assert isinstance(event, TextDelta)
+            return (AssistantMessageDeltaChunk(event.text),) if event.choice == 0 else ()
+        if kind is ToolCallReady:
+            assert isinstance(event, ToolCallReady)
+            return (ToolCallChunk(event.tool_call),) if event.choice == 0 else ()
+        if kind is Finish:
+            assert isinstance(event, Finish)
+            return (FinishReasonChunk(event.reason),) if event.choice == 0 else ()
+        if kind is UsageReported:
+            assert isinstance(event, UsageReported)
+            return (UsageChunk(event.raw, event.usage),)
+        if kind is ResponseReady:
+            assert isinstance(event, ResponseReady)
+            return (FinalResponseChunk(event.response),)
+        return ()
+
+    def flush(self) -> Sequence[ChatCompletionChunk]:
+        return ()
+
+
+_END_OF_TEXT = (FinishReasonChunk, UsageChunk, FinalResponseChunk)
+
+
+class SentenceStage(Poisonable):
+    """``content_delta`` chunks in, ``content_sentence`` chunks out; other chunks pass.
+
+    The text is complete once the finish reason (or usage, or the response) arrives, so the
+    last sentence is released right before it.
+    """
+
+    __slots__ = ("_segmenter",)
+
+    def __init__(
+        self,
+        *,
+        language: str | None = None,
+        punctuation_marks: Sequence[str] | None = None,
+        min_sentence_length: int = 6,
+    ) -> None:
+        super().__init__()
+        self._segmenter = SentenceSegmenter(
+            language=language,
+            punctuation_marks=punctuation_marks,
+            min_sentence_length=min_sentence_length,
+        )
+
+    def feed(self, chunk: ChatCompletionChunk, /) -> Sequence[ChatCompletionChunk]:
+        self._check()
+        try:
+            if type(chunk) is AssistantMessageDeltaChunk:
+                return [AssistantMessageSentenceChunk(s) for s in self._segmenter.feed(chunk.content)]
+            if isinstance(chunk, _END_OF_TEXT):
+                return [*self.flush(), chunk]
+            return (chunk,)
+        except Exception as exc:
+            self._poison(exc)
+            raise
+
+    def flush(self) -> list[ChatCompletionChunk]:
+        return [AssistantMessageSentenceChunk(s) for s in self._segmenter.flush()]
+
+
+class CleanStage(Poisonable):
+    """``content_sentence`` chunks in, speakable ones out (markdown removed); others pass.
+
+    A sentence that cleans to nothing (a dropped code block, say) is not emitted.
+    """
+
+    __slots__ = ("_cleaner",)
+
+    def __init__(
+        self,
+        *,
+        code_blocks: Literal["drop", "read"] = "drop",
+        tables: Literal["drop", "read"] = "read",
+        keep_tags: Collection[str] = (),
+        remove_emoji: bool = False,
+    ) -> None:
+        super().__init__()
+        self._cleaner = MarkdownCleaner(
+            code_blocks=code_blocks, tables=tables, keep_tags=keep_tags, remove_emoji=remove_emoji
+        )
+
+    def feed(self, chunk: ChatCompletionChunk, /) -> Sequence[ChatCompletionChunk]:
+        self._check()
+        if type(chunk) is not AssistantMessageSentenceChunk:
+            return (chunk,)
+        try:
+            text = self._cleaner.clean_segment(chunk.sentence).strip()
+        except Exception as exc:
+            self._poison(exc)
+            raise
+        return (AssistantMessageSentenceChunk(text),) if text else ()
+
+    def flush(self) -> Sequence[ChatCompletionChunk]:
+        return ()
+
+
+def voice_stages(options: StreamOptions) -> list[StageCore[ChatCompletionChunk, ChatCompletionChunk]]:
+    """The built-in chunk stages ``options`` asks for (none unless ``stream_sentences``)."""
+    if not options.stream_sentences:
+        return []
+    stages: list[StageCore[ChatCompletionChunk, ChatCompletionChunk]] = [
+        SentenceStage(
+            language=options.punctuation_language,
+            punctuation_marks=options.punctuation_marks,
+            min_sentence_length=options.min_sentence_length,
+        )
+    ]
+    if options.clean_sentences:
+        stages.append(CleanStage())
+    return stages

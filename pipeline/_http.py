@@ -1,0 +1,121 @@
+"""Shared HTTP clients: one warm pool per (event loop, base URL).
+
+httpx 0.28's connection pool rescans every queued request and every connection on each request
+event (encode/httpcore#1035), which is quadratic in the number of concurrent streams. Each base
+URL therefore gets a set of *shards*, each a small client of at most
+:data:`CONNECTIONS_PER_SHARD` connections, and a request goes to the least busy shard. A
+thousand concurrent streams then cost sixteen small scans, not one large one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from dataclasses import dataclass, field
+
+import httpx
+import sniffio
+
+from ._errors import ProviderConnectionError
+
+CONNECTIONS_PER_SHARD = 64
+MAX_SHARDS = 32
+"""Up to 2,048 concurrent connections per base URL."""
+
+TIMEOUTS = httpx.Timeout(connect=15.0, read=300.0, write=30.0, pool=120.0)
+"""Transport bounds only; the request's own ``timeout`` is enforced by a cancel scope."""
+
+
+@dataclass(slots=True)
+class _Shard:
+    client: httpx.AsyncClient
+    in_flight: int = 0
+
+
+@dataclass(slots=True)
+class _Pool:
+    http2: bool
+    shards: list[_Shard] = field(default_factory=list)
+
+    def acquire(self) -> _Shard:
+        best = min(self.shards, key=lambda s: s.in_flight, default=None)
+        if best is None or (
+            best.in_flight >= CONNECTIONS_PER_SHARD and len(self.shards) < MAX_SHARDS
+        ):
+            best = _Shard(_new_client(self.http2))
+            self.shards.append(best)
+        best.in_flight += 1
+        return best
+
+
+def _new_client(http2: bool) -> httpx.AsyncClient:
+    limits = httpx.Limits(
+        max_connections=CONNECTIONS_PER_SHARD,
+        max_keepalive_connections=CONNECTIONS_PER_SHARD,
+        keepalive_expiry=30.0,
+    )
+    return httpx.AsyncClient(limits=limits, timeout=TIMEOUTS, http2=http2)
+
+
+_pools: weakref.WeakKeyDictionary[object, dict[tuple[str, bool], _Pool]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _loop_key() -> object:
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        return trio.lowlevel.current_trio_token()
+    return asyncio.get_running_loop()
+
+
+def _origin(url: str) -> str:
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"
+
+
+def acquire_client(url: str, *, http2: bool = False) -> _Shard:
+    """A shard of the shared client for ``url``'s origin on this event loop.
+
+    The caller must hand it back with :func:`release_client` when its request is done.
+    """
+    pools = _pools.setdefault(_loop_key(), {})
+    key = (_origin(url), http2)
+    pool = pools.get(key)
+    if pool is None:
+        pool = pools[key] = _Pool(http2)
+    return pool.acquire()
+
+
+def release_client(shard: _Shard) -> None:
+    shard.in_flight -= 1
+
+
+async def aclose_http_clients() -> None:
+    """Close every shared HTTP client of the current event loop.
+
+    Call it before the event loop ends (an app's shutdown, a test's teardown) so no idle
+    keep-alive socket outlives the loop. Clients are recreated on next use. Safe to cancel:
+    the remaining clients are then closed by the garbage collector.
+    """
+    pools = _pools.pop(_loop_key(), {})
+    for pool in pools.values():
+        for shard in pool.shards:
+            await shard.client.aclose()
+
+
+def transport_error(exc: BaseException, *, provider: str) -> ProviderConnectionError | None:
+    """The one place where transport failures become library errors (``None``: not one)."""
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        kind = "timed out"
+    elif isinstance(exc, httpx.TransportError):
+        kind = "failed"
+    else:
+        return None
+    detail = str(exc) or type(exc).__name__
+    error = ProviderConnectionError(
+        f"connection to {provider} {kind}: {detail}", provider=provider, retryable=True
+    )
+    error.__cause__ = exc
+    return error

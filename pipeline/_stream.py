@@ -1,0 +1,308 @@
+"""The public stream: one HTTP exchange at a time, pulled through fused stage cores.
+
+The built-in path needs no background task. Each ``__anext__`` hands out a chunk already
+decoded, or reads the next slice of the response body and pushes it through the fused cores
+(SSE framing → provider decoder → tool-call assembler → final aggregator → public chunks →
+sentence segmenter → markdown cleaner). With no task group there is nothing to yield across,
+so the stream is safe to iterate from any task, under trio or asyncio.
+
+Resources: the HTTP response is closed when the stream ends, fails, is cancelled, is closed
+with :meth:`ChatCompletionStream.aclose` or ``async with``, or, if the caller simply stops
+iterating and drops it, on the next scheduler tick after it is garbage collected.
+
+Failures before the first chunk is handed out (the commit point) go to the attempt plan:
+retry, fall back, or give up. After it, the error is raised with ``partial_response`` set to
+what was received, never silently replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import anyio
+import httpx
+import sniffio
+
+from providers import ProviderCodec, codec_for
+from providers._base import HTTPRequestSpec
+from stages.aggregator import ResponseAggregator
+from stages.sse import SSEDecoder
+from stages.tool_calls import ToolCallAssembler
+
+from ._chunks import ChunkMapper
+from ._core import FusedCore, StageCore
+from ._errors import ProviderConnectionError, ProviderError
+from ._http import _Shard, acquire_client, release_client, transport_error
+from ._supervisor import AttemptPlan, PlannedAttempt
+from ._types import ChatCompletionChunk, ChatCompletionRequest, RetryConfiguration
+
+ChunkStage = StageCore[ChatCompletionChunk, ChatCompletionChunk]
+
+
+class _Exchange:
+    """One open HTTP response and the cores decoding it."""
+
+    __slots__ = ("aggregator", "body", "core", "deadline", "provider", "response", "shard")
+
+    def __init__(
+        self,
+        *,
+        response: httpx.Response,
+        shard: _Shard,
+        core: FusedCore,
+        aggregator: ResponseAggregator,
+        provider: str,
+        deadline: float | None,
+    ) -> None:
+        self.response = response
+        self.shard = shard
+        self.core = core
+        self.aggregator = aggregator
+        self.provider = provider
+        self.deadline = deadline
+        self.body = response.aiter_bytes()
+
+    async def aclose(self) -> None:
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.response.aclose()
+            finally:
+                release_client(self.shard)
+
+
+async def send_request(
+    spec: HTTPRequestSpec, codec: ProviderCodec, *, stream: bool
+) -> tuple[httpx.Response, _Shard]:
+    """Send ``spec``; an error status becomes the codec's typed error (body read first)."""
+    provider = codec.provider.value
+    shard = acquire_client(spec.url)
+    try:
+        try:
+            response = await shard.client.send(
+                shard.client.build_request(
+                    spec.method, spec.url, headers=dict(spec.headers), content=spec.body
+                ),
+                stream=stream,
+            )
+        except Exception as exc:
+            error = transport_error(exc, provider=provider)
+            if error is None:
+                raise
+            raise error from exc
+        if response.status_code >= 400:
+            try:
+                body = await response.aread()
+            finally:
+                await response.aclose()
+            raise codec.decode_error(response.status_code, response.headers, body)
+    except BaseException:
+        release_client(shard)
+        raise
+    return response, shard
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedAttempt:
+    """A planned attempt with its codec and HTTP request built, before any I/O."""
+
+    request: ChatCompletionRequest
+    retry: RetryConfiguration
+    codec: ProviderCodec
+    spec: HTTPRequestSpec
+
+
+def prepare(planned: PlannedAttempt, *, stream: bool) -> PreparedAttempt:
+    """Build the HTTP request of ``planned``: raises ConfigurationError (no key, say) early."""
+    codec = codec_for(planned.request.provider)
+    spec = codec.build_request(planned.request, stream=stream)
+    return PreparedAttempt(planned.request, planned.retry, codec, spec)
+
+
+class ChatCompletionStream:
+    """An async iterable of :data:`ChatCompletionChunk`; also an async context manager.
+
+    Iterate it once. On cancellation the HTTP response is closed before the cancellation
+    propagates; the stream is then finished. ``stages`` run on the public chunks after the
+    commit point, so they never see output of an attempt that was then retried.
+    """
+
+    def __init__(
+        self, plan: AttemptPlan[PreparedAttempt], *, stages: Sequence[ChunkStage] = ()
+    ) -> None:
+        self._plan = plan
+        self._after_commit: StageCore[Any, Any] | None = FusedCore(stages) if stages else None
+        self._pending: deque[ChatCompletionChunk] = deque()
+        self._exchange: _Exchange | None = None
+        self._committed = False
+        self._done = False
+        self._delay = 0.0
+
+    # ---------------------------------------------------------------- protocol
+
+    def __aiter__(self) -> ChatCompletionStream:
+        return self
+
+    async def __anext__(self) -> ChatCompletionChunk:
+        pending = self._pending
+        while not pending:
+            if self._done:
+                raise StopAsyncIteration
+            await self._advance()
+        return pending.popleft()
+
+    async def __aenter__(self) -> ChatCompletionStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop the stream and close its HTTP response. Idempotent; safe under cancellation."""
+        self._done = True
+        self._pending.clear()
+        exchange, self._exchange = self._exchange, None
+        if exchange is not None:
+            await exchange.aclose()
+
+    def __del__(self) -> None:
+        exchange = self._exchange
+        if exchange is not None:
+            self._exchange = None
+            _close_in_background(exchange)
+
+    # ---------------------------------------------------------------- machinery
+
+    async def _advance(self) -> None:
+        exchange = self._exchange
+        if exchange is None:
+            await self._open()
+            return
+        try:
+            try:
+                if exchange.deadline is None:
+                    data = await exchange.body.__anext__()
+                else:
+                    with anyio.fail_after(max(0.0, exchange.deadline - anyio.current_time())):
+                        data = await exchange.body.__anext__()
+            except StopAsyncIteration:
+                self._hand_on(exchange.core.flush(), end=True)
+                self._done = True
+                self._exchange = None
+                await exchange.aclose()
+                return
+            self._hand_on(exchange.core.feed(data), end=False)
+        except BaseException as exc:
+            await self._failed(exc, exchange)
+
+    def _hand_on(self, chunks: Sequence[ChatCompletionChunk], *, end: bool) -> None:
+        """Pass an attempt's output on; the first chunk is the commit point."""
+        after = self._after_commit
+        if after is None:
+            self._pending.extend(chunks)
+        else:
+            for chunk in chunks:
+                self._pending.extend(after.feed(chunk))
+            if end:
+                self._pending.extend(after.flush())
+        if chunks:
+            self._committed = True
+
+    async def _open(self) -> None:
+        if self._delay:
+            await anyio.sleep(self._delay)
+        attempt = self._plan.current
+        codec = attempt.codec
+        deadline = deadline_after(attempt.request.timeout)
+        try:
+            with anyio.fail_after(remaining(deadline)):
+                response, shard = await send_request(attempt.spec, codec, stream=True)
+        except BaseException as exc:
+            await self._failed(exc, None)
+            return
+        aggregator = ResponseAggregator(provider=codec.provider)
+        core = FusedCore(
+            [
+                SSEDecoder(provider=codec.provider.value),
+                codec.stream_decoder(),
+                ToolCallAssembler(provider=codec.provider.value),
+                aggregator,
+                ChunkMapper(),
+            ]
+        )
+        self._exchange = _Exchange(
+            response=response,
+            shard=shard,
+            core=core,
+            aggregator=aggregator,
+            provider=codec.provider.value,
+            deadline=deadline,
+        )
+
+    async def _failed(self, exc: BaseException, exchange: _Exchange | None) -> None:
+        """Close what is open, then retry, fall back or raise ``exc`` translated."""
+        if exchange is not None:
+            self._exchange = None
+            await exchange.aclose()
+        if not isinstance(exc, Exception):
+            self._done = True
+            raise exc
+        provider = exchange.provider if exchange else self._plan.current.request.provider.value
+        error = translate_failure(exc, provider)
+        if self._committed:
+            self._done = True
+            if isinstance(error, ProviderError) and exchange is not None:
+                error.partial_response = exchange.aggregator.snapshot()
+            raise error
+        self._pending.clear()
+        delay = self._plan.after_failure(error)
+        if delay is None:
+            self._done = True
+            raise self._plan.final_error() from None
+        self._delay = delay
+
+
+def translate_failure(exc: Exception, provider: str) -> Exception:
+    if isinstance(exc, TimeoutError):
+        return ProviderConnectionError(
+            f"{provider} did not finish within the request timeout",
+            provider=provider,
+            retryable=True,
+        )
+    return transport_error(exc, provider=provider) or exc
+
+
+def deadline_after(timeout: float | None) -> float | None:
+    return None if timeout is None else anyio.current_time() + timeout
+
+
+def remaining(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - anyio.current_time())
+
+
+_background: set[Any] = set()
+
+
+def _close_in_background(exchange: _Exchange) -> None:
+    """Close a dropped stream's response soon, from the event loop that owns it."""
+    try:
+        library = sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return  # no loop: the transport is already unusable and the GC reclaims the socket
+    if library == "trio":
+        import trio
+
+        trio.lowlevel.spawn_system_task(exchange.aclose, name="close dropped stream")
+    else:
+        task = asyncio.get_running_loop().create_task(exchange.aclose())
+        _background.add(task)
+        task.add_done_callback(_background.discard)

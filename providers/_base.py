@@ -1,0 +1,168 @@
+"""What every provider codec provides, and the helpers they share.
+
+A codec is pure: it maps a validated request to an :class:`HTTPRequestSpec`, decodes response
+bodies and stream events into neutral events, and maps an error response to a typed
+:class:`~pipeline._errors.ProviderError`. The HTTP exchange itself happens in ``pipeline``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pipeline._core import StageCore
+from pipeline._errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ProviderError,
+    ProviderStatusError,
+    RateLimitError,
+    ServerError,
+)
+from pipeline._events import Event
+from pipeline._secrets import redact
+from pipeline._types import ChatCompletionRequest, CompletionsProvider
+from stages.sse import SSEEvent
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class HTTPRequestSpec:
+    """One HTTP request to send. ``headers`` may hold a secret, so the repr hides them."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+
+    def __repr__(self) -> str:
+        shown = {k: ("<redacted>" if _is_secret_header(k) else v) for k, v in self.headers.items()}
+        return f"HTTPRequestSpec(method={self.method!r}, url={self.url!r}, headers={shown!r})"
+
+
+def _is_secret_header(name: str) -> bool:
+    return name.lower() in {"authorization", "x-api-key", "x-goog-api-key", "api-key"}
+
+
+class ProviderCodec(Protocol):
+    """The pure half of a provider: request mapping and response decoding."""
+
+    provider: CompletionsProvider
+
+    def build_request(self, request: ChatCompletionRequest, *, stream: bool) -> HTTPRequestSpec:
+        """Map a validated request to the provider's HTTP request (raises ConfigurationError)."""
+        ...
+
+    def stream_decoder(self) -> StageCore[SSEEvent, Event]:
+        """A fresh core turning this provider's stream events into neutral events."""
+        ...
+
+    def decode_response(self, body: bytes) -> Sequence[Event]:
+        """The neutral events of a whole (non-streaming) response body."""
+        ...
+
+    def decode_error(
+        self, status_code: int, headers: Mapping[str, str], body: bytes
+    ) -> ProviderError:
+        """The typed error for an HTTP error response."""
+        ...
+
+
+def resolve_api_key(request_key: str | None, env_var: str, provider: str) -> str:
+    """The request's key, else the provider's standard environment variable."""
+    key = request_key or os.environ.get(env_var)
+    if not key:
+        raise ConfigurationError(
+            f"no API key for {provider}: set api_key on the request or the {env_var} "
+            "environment variable"
+        )
+    return key
+
+
+def describe_key(key: str) -> str:
+    """A key as it may appear in a message: redacted."""
+    return redact(key)
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds the server asks us to wait: ``retry-after-ms``, then ``retry-after`` (seconds or
+    an HTTP date). Negative or unparsable values mean the server did not say."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    millis = lowered.get("retry-after-ms")
+    if millis is not None:
+        try:
+            value = float(millis) / 1000.0
+        except ValueError:
+            value = -1.0
+        if value >= 0:
+            return value
+    header = lowered.get("retry-after")
+    if header is None:
+        return None
+    try:
+        value = float(header)
+    except ValueError:
+        parsed = email.utils.parsedate_tz(header)
+        if parsed is None:
+            return None
+        value = email.utils.mktime_tz(parsed) - (time.time() if now is None else now)
+    return value if value >= 0 else None
+
+
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
+
+
+def status_error(
+    *,
+    provider: str,
+    status_code: int,
+    headers: Mapping[str, str],
+    message: str,
+    error_type: str | None = None,
+    error_code: str | None = None,
+    retryable: bool | None = None,
+) -> ProviderStatusError:
+    """The typed error for an HTTP status, with the Stainless SDKs' retry rules."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if retryable is None:
+        retryable = status_code in RETRYABLE_STATUSES or status_code >= 500
+    should_retry = lowered.get("x-should-retry")
+    if should_retry in {"true", "false"}:
+        retryable = should_retry == "true"
+    cls: type[ProviderStatusError]
+    if status_code in (401, 403):
+        cls = AuthenticationError
+    elif status_code == 429:
+        cls = RateLimitError
+    elif status_code >= 500:
+        cls = ServerError
+    else:
+        cls = ProviderStatusError
+    return cls(
+        f"{provider} returned HTTP {status_code}: {message}",
+        provider=provider,
+        status_code=status_code,
+        retryable=retryable,
+        retry_after=parse_retry_after(headers),
+        provider_message=message,
+        error_type=error_type,
+        error_code=error_code,
+        request_id=lowered.get("x-request-id") or lowered.get("request-id"),
+    )
+
+
+def json_body(body: bytes) -> Any:
+    """Decode a JSON body, or ``None`` if it is not JSON (an HTML error page, say)."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def dumps(payload: Mapping[str, Any]) -> bytes:
+    """Compact JSON for request bodies."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
