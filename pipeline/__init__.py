@@ -61,6 +61,8 @@ from ._types import UserMessage as UserMessage
 
 from ._http import aclose_http_clients as aclose_http_clients
 from ._runtime import open_stage_graph as open_stage_graph
+from ._serialization import deserialize_conversation as deserialize_conversation
+from ._serialization import serialize_conversation as serialize_conversation
 
 if TYPE_CHECKING:
     from ._api import generate_chat_completion as generate_chat_completion
@@ -148,8 +150,10 @@ __all__ = (
     "UsageChunk",
     "UserMessage",
     "aclose_http_clients",
+    "deserialize_conversation",
     "fuse",
     "generate_chat_completion",
     "generate_chat_completion_stream",
     "open_stage_graph",
+    "serialize_conversation",
 )

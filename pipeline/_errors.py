@@ -40,10 +40,10 @@ class RequestValidationError(PipelineError, ValueError):
     ``problems`` lists every problem found, each as ``"<path>: <what is wrong>"``.
     """
 
-    def __init__(self, problems: Sequence[str]) -> None:
+    def __init__(self, problems: Sequence[str], *, subject: str = "request") -> None:
         self.problems: tuple[str, ...] = tuple(problems)
         count = len(self.problems)
-        header = "invalid request" if count == 1 else f"invalid request ({count} problems)"
+        header = f"invalid {subject}" if count == 1 else f"invalid {subject} ({count} problems)"
         super().__init__(header + ":\n  " + "\n  ".join(self.problems))
 
 

@@ -1,0 +1,319 @@
+"""Turning a request dict (or a typed request) into a checked ``ChatCompletionRequest``.
+
+Validation runs before any I/O and reports every problem at once, in one
+:class:`RequestValidationError`, each as ``"<path>: <problem>"``. It has two passes:
+
+1. Structure each top-level field on its own through the shared converter (cattrs does the
+   nesting, the dispatch on ``role`` and the per-path errors).
+2. Check the rules that span fields or need a provider (temperature ranges, tool choice,
+   cache breakpoints, tool results answering earlier calls, positive limits).
+
+A rule in pass 2 runs only if every field it reads came through pass 1, so one mistake is
+never reported twice, nor does it cause a false second one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from ._converter import converter, describe, join, problems_of, type_hints
+from ._errors import RequestValidationError
+from ._types import (
+    AssistantMessage,
+    ChatCompletionRequest,
+    CompletionsProvider,
+    FallbackRequest,
+    Message,
+    RetryConfiguration,
+    StreamOptions,
+    ToolDefinition,
+    ToolResultMessage,
+)
+
+MAX_CACHE_BREAKPOINTS = 4
+PUNCTUATION_LANGUAGES = ("en", "zh", "ko", "ja", "es", "fr", "it", "de")
+TOOL_CHOICE_KEYWORDS = ("auto", "none", "required")
+
+_P = CompletionsProvider
+TEMPERATURE_RANGES: Mapping[CompletionsProvider, tuple[float, float]] = {
+    _P.OPENAI: (0.0, 2.0),
+    _P.ANTHROPIC: (0.0, 1.0),
+    _P.GOOGLE: (0.0, 2.0),
+    _P.ANTHROPIC_VERTEX: (0.0, 1.0),
+    _P.ALIBABA: (0.0, 2.0),
+}
+
+
+def to_request(data: ChatCompletionRequest | Mapping[str, Any]) -> ChatCompletionRequest:
+    """Check a request and return it as typed objects.
+
+    Args:
+        data: A ``ChatCompletionRequest``, or the same shape as a dict (messages tagged with
+            ``role``; ``provider`` a string or ``CompletionsProvider``; bytes as base64 text).
+            ``api_key`` may be absent: the provider's environment variable is used later.
+
+    Returns:
+        A new request built from fresh objects; ``provider_kwargs`` stay plain dicts.
+
+    Raises:
+        RequestValidationError: The request is malformed; ``problems`` lists every problem.
+    """
+    problems: list[str] = []
+    fields = _Fields.structure(
+        data, ChatCompletionRequest, "", problems, required=("provider", "model", "messages")
+    )
+    if fields is None:
+        raise RequestValidationError(problems)
+    fields.values.setdefault("api_key", None)
+    _check_request(fields, problems)
+    if "fallbacks" in fields.values:
+        fields.values["fallbacks"] = _fallbacks(fields, problems)
+    if problems:
+        raise RequestValidationError(problems)
+    return ChatCompletionRequest(**fields.values)
+
+
+def to_stream_options(data: StreamOptions | Mapping[str, Any] | None) -> StreamOptions:
+    """Check stream options and return them typed; ``None`` means the defaults.
+
+    Raises:
+        RequestValidationError: The options are malformed; ``problems`` lists every problem.
+    """
+    if data is None:
+        return StreamOptions()
+    problems: list[str] = []
+    fields = _Fields.structure(data, StreamOptions, "", problems, required=())
+    if fields is None:
+        raise RequestValidationError(problems)
+    length = fields.get("min_sentence_length")
+    if isinstance(length, int) and length < 0:
+        problems.append("min_sentence_length: must be >= 0")
+    marks = fields.get("punctuation_marks")
+    if marks is not None:
+        if not marks:
+            problems.append("punctuation_marks: must not be empty (None means the defaults)")
+        problems += [
+            f"punctuation_marks[{i}]: must not be empty" for i, m in enumerate(marks) if not m
+        ]
+    language = fields.get("punctuation_language")
+    if language is not None and language not in PUNCTUATION_LANGUAGES:
+        problems.append(
+            f"punctuation_language: {describe(language)} is not one of "
+            + ", ".join(PUNCTUATION_LANGUAGES)
+        )
+    if problems:
+        raise RequestValidationError(problems)
+    return StreamOptions(**fields.values)
+
+
+class _Fields:
+    """The top-level fields of one request that structured cleanly, and which did not."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.values: dict[str, Any] = {}
+        self.failed: set[str] = set()
+
+    def get(self, name: str) -> Any:
+        """The field's value, or ``None`` when absent or invalid."""
+        return self.values.get(name)
+
+    def ok(self, *names: str) -> bool:
+        """Whether none of ``names`` failed to structure."""
+        return self.failed.isdisjoint(names)
+
+    def at(self, name: str) -> str:
+        return join(self.path, name)
+
+    @classmethod
+    def structure(
+        cls,
+        data: Any,
+        target: type[Any],
+        path: str,
+        problems: list[str],
+        *,
+        required: Collection[str],
+    ) -> _Fields | None:
+        """Structure ``data``'s fields one by one so that later rules can use the good ones.
+
+        cattrs would structure the whole class at once, but then one bad field would hide
+        every rule that spans fields; here each field fails alone.
+        """
+        if isinstance(data, target):
+            data = {f.name: getattr(data, f.name) for f in dataclasses.fields(target)}
+        elif not isinstance(data, Mapping):
+            where = path or ("stream_options" if target is StreamOptions else "request")
+            problems.append(f"{where}: expected dict or {target.__name__}, got {describe(data)}")
+            return None
+        hints = type_hints(target)
+        names = [f.name for f in dataclasses.fields(target)]
+        fields = cls(path)
+        problems += [f"{join(path, str(key))}: unknown field" for key in data if key not in hints]
+        for name in names:
+            if name not in data:
+                if name in required:
+                    problems.append(f"{fields.at(name)}: missing")
+                    fields.failed.add(name)
+                continue
+            if name == "fallbacks":
+                # Checked by the caller, field by field like the request itself.
+                fields.values[name] = data[name]
+                continue
+            try:
+                # Broad on purpose: whatever a hook raised becomes a problem line.
+                fields.values[name] = converter.structure(data[name], hints[name])
+            except Exception as exc:
+                problems += problems_of(exc, fields.at(name))
+                fields.failed.add(name)
+        return fields
+
+
+def _fallbacks(request: _Fields, problems: list[str]) -> list[FallbackRequest] | None:
+    raw = request.values["fallbacks"]
+    if raw is None:
+        return None
+    if not isinstance(raw, list | tuple):
+        problems.append(f"fallbacks: expected list, got {describe(raw)}")
+        return None
+    result = []
+    for i, item in enumerate(raw):
+        fallback = _Fields.structure(
+            item, FallbackRequest, f"fallbacks[{i}]", problems, required=()
+        )
+        if fallback is None:
+            continue
+        _check_request(fallback, problems, inherited=request)
+        result.append(FallbackRequest(**fallback.values))
+    return result
+
+
+def _check_request(fields: _Fields, problems: list[str], inherited: _Fields | None = None) -> None:
+    """Pass 2 for a request, or (with ``inherited``, the request) for one of its fallbacks."""
+    at = fields.at
+    if fields.get("api_key") == "":
+        problems.append(f"{at('api_key')}: must not be empty (leave it out to use the env var)")
+    if fields.get("model") == "":
+        problems.append(f"{at('model')}: must not be empty")
+    messages: list[Message] | None = fields.get("messages")
+    if messages is not None:
+        if not messages:
+            problems.append(f"{at('messages')}: must not be empty")
+        problems += _unanswered_tool_results(messages, at("messages"))
+    tools: list[ToolDefinition] | None = fields.get("tools")
+    if tools is not None:
+        problems += _tool_name_problems(tools, at("tools"))
+    max_tokens = fields.get("max_tokens")
+    if max_tokens is not None and max_tokens <= 0:
+        problems.append(f"{at('max_tokens')}: must be a positive integer")
+    timeout = fields.get("timeout")
+    if timeout is not None and not timeout > 0:
+        problems.append(f"{at('timeout')}: must be positive")
+    retry: RetryConfiguration | None = fields.get("retry")
+    if retry is not None:
+        problems += _retry_problems(retry, at("retry"))
+    _check_across_fields(fields, problems, inherited)
+
+
+def _check_across_fields(fields: _Fields, problems: list[str], inherited: _Fields | None) -> None:
+    # A fallback is checked as it will be sent: its own fields over the request's. A rule
+    # is skipped when it reads only inherited fields, since the request's check covers those.
+    def resolve(name: str) -> _Resolved:
+        if inherited is None or fields.get(name) is not None or not fields.ok(name):
+            return _Resolved(fields.get(name), fields.ok(name), own=True)
+        return _Resolved(inherited.get(name), inherited.ok(name), own=False)
+
+    at = fields.at
+    temperature, provider = resolve("temperature"), resolve("provider")
+    if temperature.usable(provider) and (temperature.own or provider.own):
+        low, high = TEMPERATURE_RANGES[provider.value]
+        if not low <= temperature.value <= high:
+            problems.append(
+                f"{at('temperature')}: {temperature.value!r}{temperature.origin} is out of "
+                f"range for {provider.value.value} ({low!r} to {high!r})"
+            )
+
+    choice, tools = resolve("tool_choice"), resolve("tools")
+    if (
+        choice.valid
+        and tools.valid
+        and choice.value is not None
+        and (choice.own or tools.own)
+        and choice.value not in TOOL_CHOICE_KEYWORDS
+        and choice.value not in {t.function.name for t in tools.value or ()}
+    ):
+        problems.append(
+            f"{at('tool_choice')}: {describe(choice.value)}{choice.origin} is neither auto, "
+            "none, required nor the name of a defined tool"
+        )
+
+    messages = resolve("messages")
+    if messages.valid and tools.valid and (messages.own or tools.own):
+        count = _count_breakpoints(messages.value or [], tools.value or [])
+        if count > MAX_CACHE_BREAKPOINTS:
+            problems.append(
+                f"{at('cache breakpoints')}: {count} set, at most {MAX_CACHE_BREAKPOINTS} allowed"
+            )
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class _Resolved:
+    """A field as it will be sent: its value, whether it structured, whose it is."""
+
+    value: Any
+    valid: bool
+    own: bool
+
+    @property
+    def origin(self) -> str:
+        return "" if self.own else " (inherited)"
+
+    def usable(self, other: _Resolved) -> bool:
+        """Whether a rule reading both fields can run: both valid and set."""
+        return self.valid and other.valid and self.value is not None and other.value is not None
+
+
+def _unanswered_tool_results(messages: list[Message], path: str) -> list[str]:
+    problems = []
+    called: set[str] = set()
+    for i, message in enumerate(messages):
+        if isinstance(message, AssistantMessage):
+            called.update(call.id for call in message.tool_calls or ())
+        elif isinstance(message, ToolResultMessage) and message.tool_call_id not in called:
+            problems.append(
+                f"{path}[{i}].tool_call_id: {describe(message.tool_call_id)} "
+                "answers no earlier tool call"
+            )
+    return problems
+
+
+def _tool_name_problems(tools: list[ToolDefinition], path: str) -> list[str]:
+    problems = []
+    seen: set[str] = set()
+    for i, tool in enumerate(tools):
+        name = tool.function.name
+        if not name:
+            problems.append(f"{path}[{i}].function.name: must not be empty")
+        elif name in seen:
+            problems.append(f"{path}[{i}].function.name: {describe(name)} is defined twice")
+        seen.add(name)
+    return problems
+
+
+def _retry_problems(retry: RetryConfiguration, path: str) -> list[str]:
+    problems = []
+    if retry.max_retries < 0:
+        problems.append(f"{path}.max_retries: must be >= 0")
+    if not retry.retry_delay >= 0:
+        problems.append(f"{path}.retry_delay: must be >= 0")
+    if not retry.backoff_multiplier >= 1:
+        problems.append(f"{path}.backoff_multiplier: must be >= 1")
+    return problems
+
+
+def _count_breakpoints(messages: list[Message], tools: list[ToolDefinition]) -> int:
+    return sum(m.cache_breakpoint is not None for m in messages) + sum(
+        t.cache_breakpoint is not None for t in tools
+    )
