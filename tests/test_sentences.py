@@ -1,0 +1,317 @@
+"""Tests of the streaming sentence segmenter core (synchronous: the core never awaits)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline._core import PoisonedCoreError
+from pipeline._errors import RequestValidationError
+from stages.sentences import SentenceSegmenter
+
+from .conftest import GOLD
+
+
+def split(
+    text: str,
+    *,
+    language: str | None = None,
+    min_len: int = 0,
+    punctuation_marks: list[str] | None = None,
+) -> list[str]:
+    """Whole text in one delta, then flush."""
+    seg = SentenceSegmenter(
+        language=language, min_sentence_length=min_len, punctuation_marks=punctuation_marks
+    )
+    return seg.feed(text) + seg.flush()
+
+
+def by_char(
+    text: str,
+    *,
+    language: str | None = None,
+    min_len: int = 0,
+    punctuation_marks: list[str] | None = None,
+) -> list[str]:
+    seg = SentenceSegmenter(
+        language=language, min_sentence_length=min_len, punctuation_marks=punctuation_marks
+    )
+    out: list[str] = []
+    for ch in text:
+        out.extend(seg.feed(ch))
+    return out + seg.flush()
+
+
+def both(text: str, **kwargs: object) -> list[str]:
+    """Sentences of ``text``, checked to be the same whole and one character at a time."""
+    whole = split(text, **kwargs)  # type: ignore[arg-type]
+    assert by_char(text, **kwargs) == whole  # type: ignore[arg-type]
+    return whole
+
+
+# -- early emission -----------------------------------------------------------------------
+
+
+def test_sentence_is_emitted_at_the_next_non_space_character() -> None:
+    seg = SentenceSegmenter(min_sentence_length=0)
+    assert seg.feed("Hello there.") == []  # "." may still be "..", "3.14", "U.S." ...
+    assert seg.feed(" ") == []
+    assert seg.feed("W") == ["Hello there."]
+    assert seg.flush() == ["W"]
+
+
+def test_one_delta_holding_the_next_character_emits_at_once() -> None:
+    seg = SentenceSegmenter(min_sentence_length=0)
+    assert seg.feed("Hello there. W") == ["Hello there."]
+
+
+def test_question_and_exclamation_runs_and_closers() -> None:
+    seg = SentenceSegmenter(min_sentence_length=0)
+    assert seg.feed('He asked, "Really?!"') == []
+    assert seg.feed(" Y") == ['He asked, "Really?!"']
+
+
+def test_cjk_needs_one_character_only() -> None:
+    seg = SentenceSegmenter(min_sentence_length=0)
+    assert seg.feed("你好。") == []
+    assert seg.feed("我") == ["你好。"]
+    seg = SentenceSegmenter(min_sentence_length=0)
+    assert seg.feed("「こんにちは。」") == []
+    assert seg.feed("今") == ["「こんにちは。」"]
+
+
+def test_abbreviation_before_capital_waits_for_the_word() -> None:
+    seg = SentenceSegmenter(language="en", min_sentence_length=0)
+    assert seg.feed("I live in the U.S. Ho") == []
+    assert seg.feed("w about you?") == ["I live in the U.S."]
+    seg = SentenceSegmenter(language="en", min_sentence_length=0)
+    assert seg.feed("I work for the U.S. Government ") == []
+
+
+def test_title_decides_without_waiting() -> None:
+    seg = SentenceSegmenter(min_sentence_length=0)
+    assert seg.feed("Call Mr. S") == []
+    assert seg.feed("mith now. Then") == ["Call Mr. Smith now."]
+
+
+# -- rules --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Please turn to p. 55 now.",
+        "Meet Dr. Watson and Mrs. Hudson today.",
+        "We need water, e.g. from the tap.",
+        "Das steht z.B. hier und z. B. dort.",
+        "Sr. García llegó.",
+        "M. Dupont est arrivé.",
+        "My name is Jonas E. Smith.",
+        "Pi is 3.14 and e is 2.71 roughly.",
+        "Das kostet 1.000,50 Euro heute.",
+        "We meet at 10.30 today.",
+        "Es ist am 3. Oktober passiert.",
+        "Version 2.0.1 is out.",
+        "See https://example.com/a.b/c.html for more.",
+        "Visit example.org today.",
+        "Mail jane.doe@example.com now.",
+        "Open config.prod.json first.",
+        "I wonder... maybe not.",
+        "He said (see sec. 4. It is long.) nothing.",
+        "Run `os.path.join(a. b)` now.",
+        "See [the docs](http://a.b/c.d) here.",
+        "She works at Yahoo! in sales.",
+        'She said "Stop. Now." and left.',
+    ],
+)
+def test_never_splits_inside(text: str) -> None:
+    assert both(text) == [text]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Hello World. My name is Jonas.", ["Hello World.", "My name is Jonas."]),
+        ("Hello!! Long time. Who?! Me.", ["Hello!!", "Long time.", "Who?!", "Me."]),
+        ("I live in the U.S. How about you?", ["I live in the U.S.", "How about you?"]),
+        ("1. The first item 2. The second item", ["1. The first item", "2. The second item"]),
+        ("1) The first item 2) The second item", ["1) The first item", "2) The second item"]),
+        ("She has $100.00. It is here.", ["She has $100.00.", "It is here."]),
+        ("I never meant that.... She left.", ["I never meant that....", "She left."]),
+        ("The martyr.[1] The emperor came.", ["The martyr.[1]", "The emperor came."]),
+        ('She said, "Great." She left.', ['She said, "Great."', "She left."]),
+        ("你好！我是学生。你呢？", ["你好！", "我是学生。", "你呢？"]),
+        ("こんにちは。元気ですか？はい。", ["こんにちは。", "元気ですか？", "はい。"]),
+        ("안녕하세요. 반갑습니다.", ["안녕하세요.", "반갑습니다."]),
+        ("Hello. 你好。Bye.", ["Hello.", "你好。", "Bye."]),
+        ("¿Cómo está? ¡Muy bien! Gracias.", ["¿Cómo está?", "¡Muy bien!", "Gracias."]),
+        ("Heute kommt Dr. Müller. Kommst du?", ["Heute kommt Dr. Müller.", "Kommst du?"]),
+        ("Hola Srta. Ledesma. Buenos días.", ["Hola Srta. Ledesma.", "Buenos días."]),
+    ],
+)
+def test_splits(text: str, expected: list[str]) -> None:
+    assert both(text) == expected
+
+
+def test_commas_colons_and_openers_never_end_a_sentence() -> None:
+    text = "Well, first: this、that; «oui» ¿sí? no"
+    assert both(text) == ["Well, first: this、that; «oui» ¿sí? no"]
+
+
+def test_newlines_after_items_and_headings_and_blank_lines() -> None:
+    seg = SentenceSegmenter(min_sentence_length=0)
+    assert seg.feed("# Title\n") == ["# Title"]
+    assert seg.feed("- first item\n") == ["- first item"]
+    assert seg.feed("A paragraph without a period\n\nNext") == ["A paragraph without a period"]
+    assert seg.flush() == ["Next"]
+
+
+def test_language_selects_abbreviations() -> None:
+    assert both("Wir sehen uns z. B. morgen.", language="de") == ["Wir sehen uns z. B. morgen."]
+    assert both("I saw it. It was red.", language="en") == ["I saw it.", "It was red."]
+    # German abbreviations are not English ones.
+    assert both("Call Sen. Smith.", language="de") == ["Call Sen.", "Smith."]
+
+
+def test_custom_punctuation_marks_replace_the_set() -> None:
+    assert both("One; Two. Three", punctuation_marks=[";"]) == ["One;", "Two. Three"]
+
+
+def test_unclosed_quote_holds_back_only_for_a_while() -> None:
+    text = '"' + "Word. " * 80 + "End."
+    sentences = both(text)
+    assert 1 < len(sentences) < 80
+    assert " ".join(sentences) == text.strip()
+
+
+# -- min_sentence_length ------------------------------------------------------------------
+
+
+def test_short_sentences_are_merged_not_dropped() -> None:
+    assert both("Hi. Ok. How are you?", min_len=6) == ["Hi. Ok.", "How are you?"]
+    assert both("Hi. How are you?", min_len=6) == ["Hi. How are you?"]
+    assert both("Hi. Ok.", min_len=6) == ["Hi. Ok."]
+    assert both("Hi.", min_len=6) == ["Hi."]
+
+
+def test_cjk_merge_adds_no_space() -> None:
+    assert both("好。我是学生。", min_len=6) == ["好。我是学生。"]
+
+
+def test_min_length_zero_keeps_every_sentence() -> None:
+    assert both("Hi. Ok.", min_len=0) == ["Hi.", "Ok."]
+
+
+# -- options validation and poisoning -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"language": "xx"}, "stream_options.punctuation_language"),
+        ({"min_sentence_length": -1}, "stream_options.min_sentence_length"),
+        ({"punctuation_marks": []}, "stream_options.punctuation_marks"),
+        ({"punctuation_marks": ["ab"]}, "stream_options.punctuation_marks"),
+        ({"punctuation_marks": "."}, "stream_options.punctuation_marks"),
+    ],
+)
+def test_invalid_options_name_the_field(kwargs: dict[str, object], field: str) -> None:
+    with pytest.raises(RequestValidationError) as info:
+        SentenceSegmenter(**kwargs)  # type: ignore[arg-type]
+    assert len(info.value.problems) == 1
+    assert info.value.problems[0].startswith(field + ": ")
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(RequestValidationError) as info:
+        SentenceSegmenter(language="xx", min_sentence_length=-2, punctuation_marks=[])
+    assert len(info.value.problems) == 3
+
+
+@pytest.mark.parametrize("language", ["en", "zh", "ko", "ja", "es", "fr", "it", "de", "DE"])
+def test_supported_languages(language: str) -> None:
+    assert SentenceSegmenter(language=language).feed("ok") == []
+
+
+def test_bad_input_poisons_the_core() -> None:
+    seg = SentenceSegmenter()
+    with pytest.raises(TypeError):
+        seg.feed(b"bytes")  # type: ignore[arg-type]
+    with pytest.raises(PoisonedCoreError):
+        seg.feed("text")
+    with pytest.raises(PoisonedCoreError):
+        seg.flush()
+
+
+def test_flush_of_blank_text_emits_nothing() -> None:
+    seg = SentenceSegmenter()
+    assert seg.feed("  \n ") == []
+    assert seg.flush() == []
+
+
+# -- properties ---------------------------------------------------------------------------
+
+_ALPHABET = st.sampled_from(
+    [*"abcXYZ .!?…,:;\"'()[]`\n12", "Mr.", "U.S.", "。", "！", "你好", "「", "」", "e.g.", "’"]
+)
+_TEXT = st.lists(_ALPHABET, max_size=60).map("".join)
+
+
+def _chunks(text: str, cuts: list[int]) -> list[str]:
+    points = sorted({c % (len(text) + 1) for c in cuts})
+    pieces, last = [], 0
+    for p in points:
+        pieces.append(text[last:p])
+        last = p
+    pieces.append(text[last:])
+    return pieces
+
+
+def _run(pieces: list[str], min_len: int) -> list[str]:
+    seg = SentenceSegmenter(min_sentence_length=min_len)
+    out: list[str] = []
+    for piece in pieces:
+        out.extend(seg.feed(piece))
+    return out + seg.flush()
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT, st.lists(st.integers(min_value=0), max_size=12), st.sampled_from([0, 6]))
+def test_no_loss_no_duplication_and_split_invariance(
+    text: str, cuts: list[int], min_len: int
+) -> None:
+    whole = _run([text], min_len)
+    pieces = _run(_chunks(text, cuts), min_len)
+    assert pieces == whole
+    assert "".join("".join(whole).split()) == "".join(text.split())
+    assert all(s and s == s.strip() for s in whole)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=80))
+def test_any_unicode_text_round_trips(text: str) -> None:
+    out = by_char(text)
+    assert "".join("".join(out).split()) == "".join(text.split())
+    assert out == split(text)
+
+
+# -- quality gate -------------------------------------------------------------------------
+
+_TOKEN = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d| ?\w+| ?\d+| ?[^\s\w\d]+|\s+(?!\S)|\s+")
+
+
+def test_golden_rules_streamed_token_by_token() -> None:
+    records = json.loads((GOLD / "sbd_en_golden48.json").read_text(encoding="utf-8"))
+    right = 0
+    for record in records:
+        seg = SentenceSegmenter(language="en", min_sentence_length=0)
+        out: list[str] = []
+        for token in _TOKEN.findall(record["text"]):
+            out.extend(seg.feed(token))
+        out.extend(seg.flush())
+        right += out == record["sentences"]
+    assert right >= 46
