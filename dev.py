@@ -34,8 +34,12 @@ def _ensure_venv() -> None:
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
     print("dev.py: installing the project and its test extras into .venv", file=sys.stderr)
     pip = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True)
+    for args in (["--upgrade", "pip"], ["-e", f"{ROOT}[test]"]):
+        # pip's build chatter goes to a log, shown only if the install fails.
+        done = subprocess.run([*pip, *args], capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.stderr.write(done.stdout + done.stderr)
+            raise SystemExit(f"dev.py: pip install {' '.join(args)} failed")
     STAMP.write_text(wanted)
 
 

@@ -23,6 +23,10 @@ from ._errors import RateLimitError as RateLimitError
 from ._errors import RequestValidationError as RequestValidationError
 from ._errors import ServerError as ServerError
 from ._errors import ToolCallArgumentsError as ToolCallArgumentsError
+from ._http import aclose_http_clients as aclose_http_clients
+from ._runtime import open_stage_graph as open_stage_graph
+from ._serialization import deserialize_conversation as deserialize_conversation
+from ._serialization import serialize_conversation as serialize_conversation
 from ._types import AlibabaKwargs as AlibabaKwargs
 from ._types import AnthropicKwargs as AnthropicKwargs
 from ._types import AnthropicVertexKwargs as AnthropicVertexKwargs
@@ -58,11 +62,6 @@ from ._types import ToolDefinition as ToolDefinition
 from ._types import ToolResultMessage as ToolResultMessage
 from ._types import UsageChunk as UsageChunk
 from ._types import UserMessage as UserMessage
-
-from ._http import aclose_http_clients as aclose_http_clients
-from ._runtime import open_stage_graph as open_stage_graph
-from ._serialization import deserialize_conversation as deserialize_conversation
-from ._serialization import serialize_conversation as serialize_conversation
 
 if TYPE_CHECKING:
     from ._api import generate_chat_completion as generate_chat_completion

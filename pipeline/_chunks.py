@@ -12,6 +12,7 @@ from collections.abc import Collection, Sequence
 from typing import Literal
 
 from stages.markdown import MarkdownCleaner
+
 from stages.sentences import SentenceSegmenter
 
 from ._core import Poisonable, StageCore
@@ -86,7 +87,9 @@ class SentenceStage(Poisonable):
         self._check()
         try:
             if type(chunk) is AssistantMessageDeltaChunk:
-                return [AssistantMessageSentenceChunk(s) for s in self._segmenter.feed(chunk.content)]
+                return [
+                    AssistantMessageSentenceChunk(s) for s in self._segmenter.feed(chunk.content)
+                ]
             if isinstance(chunk, _END_OF_TEXT):
                 return [*self.flush(), chunk]
             return (chunk,)
@@ -134,7 +137,9 @@ class CleanStage(Poisonable):
         return ()
 
 
-def voice_stages(options: StreamOptions) -> list[StageCore[ChatCompletionChunk, ChatCompletionChunk]]:
+def voice_stages(
+    options: StreamOptions,
+) -> list[StageCore[ChatCompletionChunk, ChatCompletionChunk]]:
     """The built-in chunk stages ``options`` asks for (none unless ``stream_sentences``)."""
     if not options.stream_sentences:
         return []

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -71,8 +71,24 @@ class _Exchange:
         with anyio.CancelScope(shield=True):
             try:
                 await self.response.aclose()
+                await _wind_down(self.body)
             finally:
                 release_client(self.shard)
+
+
+async def _wind_down(body: AsyncIterator[bytes]) -> None:
+    """End httpx's chain of body generators after the response is closed.
+
+    httpx reads a body through several nested async generators; closing the response closes the
+    socket but leaves them suspended, and trio warns about each one it collects. Resuming the
+    outermost one now makes the innermost hit the closed socket, and that error unwinds and
+    finishes every generator of the chain. It ends at once: only bytes already buffered remain.
+    """
+    try:
+        async for _ in body:
+            pass
+    except Exception:  # noqa: S110 - the error is the point: it unwinds the chain
+        pass
 
 
 async def send_request(

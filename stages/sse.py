@@ -146,9 +146,8 @@ class SSEDecoder(Poisonable):
                 )
         elif name == b"event":
             self._event = text
-        elif name == b"id":
-            if "\0" not in text:
-                self._id = text
+        elif name == b"id" and "\0" not in text:
+            self._id = text
         # "retry" and unknown fields are ignored, as the standard says.
 
     def _dispatch(self, events: list[SSEEvent]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 
 import pytest
@@ -17,8 +18,8 @@ from stages.aggregator import ResponseAggregator
 from stages.sse import SSEDecoder
 from stages.tool_calls import ToolCallAssembler
 
-from .conftest import FIXTURES
 from ._expected import assert_matches, fixtures_of, openai_wire
+from .conftest import FIXTURES
 
 OPENAI = fixtures_of("openai")
 DASHSCOPE = fixtures_of("dashscope")
@@ -42,7 +43,7 @@ def decode(pieces: Iterable[bytes], *, dashscope: bool = False) -> ChatCompletio
 
 def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
-    return [data[a:b] for a, b in zip(points, points[1:], strict=False)]
+    return [data[a:b] for a, b in itertools.pairwise(points)]
 
 
 @pytest.mark.parametrize("directory", ["openai", "dashscope"])
@@ -65,9 +66,7 @@ def test_whole_body(name: str) -> None:
 def test_one_byte_at_a_time(name: str) -> None:
     data = openai_wire(name)
     whole = decode([data], dashscope=name in DASHSCOPE)
-    bytewise = decode(
-        (data[i : i + 1] for i in range(len(data))), dashscope=name in DASHSCOPE
-    )
+    bytewise = decode((data[i : i + 1] for i in range(len(data))), dashscope=name in DASHSCOPE)
     assert bytewise == whole
 
 

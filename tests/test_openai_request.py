@@ -139,8 +139,15 @@ def test_max_tokens_for_chat_models_and_max_completion_tokens_for_reasoning_mode
 
 @pytest.mark.parametrize(
     ("model", "reasoning"),
-    [("o1", True), ("o3-mini", True), ("o4-mini", True), ("gpt-5", True),
-     ("gpt-5-chat-latest", False), ("gpt-4o", False), ("gpt-4.1-nano", False)],
+    [
+        ("o1", True),
+        ("o3-mini", True),
+        ("o4-mini", True),
+        ("gpt-5", True),
+        ("gpt-5-chat-latest", False),
+        ("gpt-4o", False),
+        ("gpt-4.1-nano", False),
+    ],
 )
 def test_reasoning_model_detection(model: str, reasoning: bool) -> None:
     assert is_reasoning_model(model) is reasoning
@@ -169,7 +176,9 @@ def test_headers_url_and_redacted_repr() -> None:
     assert "sk-test" not in repr(spec)
 
 
-def test_base_url_from_kwargs_then_environment_then_default(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_base_url_from_kwargs_then_environment_then_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     codec = OpenAICodec()
     monkeypatch.setenv("OPENAI_BASE_URL", "http://env.example/v1/")
     assert codec.base_url(request()) == "http://env.example/v1"

@@ -25,7 +25,12 @@ def run(*events: Event) -> list[Event]:
 
 def ready(out: list[Event]) -> list[tuple[int | None, str, str, dict[str, object]]]:
     return [
-        (e.tool_call.index, e.tool_call.id, e.tool_call.function.name, e.tool_call.function.arguments)
+        (
+            e.tool_call.index,
+            e.tool_call.id,
+            e.tool_call.function.name,
+            e.tool_call.function.arguments,
+        )
         for e in out
         if isinstance(e, ToolCallReady)
     ]
@@ -83,7 +88,9 @@ def test_other_events_pass_through_in_order() -> None:
 
 
 def test_open_calls_are_flushed_at_end_of_stream() -> None:
-    out = run(ToolCallStarted(index=0, id="a", name="f"), ToolCallArgumentsDelta(index=0, fragment="{}"))
+    out = run(
+        ToolCallStarted(index=0, id="a", name="f"), ToolCallArgumentsDelta(index=0, fragment="{}")
+    )
     assert ready(out) == [(0, "a", "f", {})]
 
 
