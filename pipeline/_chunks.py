@@ -98,7 +98,12 @@ class SentenceStage(Poisonable):
             raise
 
     def flush(self) -> list[ChatCompletionChunk]:
-        return [AssistantMessageSentenceChunk(s) for s in self._segmenter.flush()]
+        self._check()
+        try:
+            return [AssistantMessageSentenceChunk(s) for s in self._segmenter.flush()]
+        except Exception as exc:
+            self._poison(exc)
+            raise
 
 
 class CleanStage(Poisonable):

@@ -44,31 +44,43 @@ def _segments(stages: Sequence[Stage]) -> tuple[FusedCore, list[tuple[AsyncStage
     return FusedCore(leading), [(stage, FusedCore(cores)) for stage, cores in segments]
 
 
+class _ConsumerLeft(Exception):
+    """The receiving end of a stage's outbox was closed: its consumer went away."""
+
+
 async def _send_all(items: Sequence[Any], send: ObjectSendStream[Any]) -> None:
-    for item in items:
-        await send.send(item)
-
-
-async def _pump_source(
-    source: AsyncIterable[Any], core: FusedCore, send: ObjectSendStream[Any]
-) -> None:
     try:
-        async with send:
-            async for item in source:
-                await _send_all(core.feed(item), send)
-            await _send_all(core.flush(), send)
+        for item in items:
+            await send.send(item)
     except anyio.BrokenResourceError:
-        pass  # the consumer left: stop quietly
-    finally:
-        close = getattr(source, "aclose", None)
-        if close is not None:
-            with anyio.CancelScope(shield=True):
-                await close()
+        # Only a failed *send* means the consumer left; the same error raised by the source
+        # or a user stage (a dropped TTS connection, say) is a real failure and propagates.
+        raise _ConsumerLeft from None
 
 
-async def _items(receive: ObjectReceiveStream[Any]) -> AsyncIterator[Any]:
-    async for item in receive:
-        yield item
+async def run_actor(
+    core: StageCore[Any, Any], inbox: AsyncIterable[Any], outbox: ObjectSendStream[Any]
+) -> None:
+    """The one actor every task of a graph runs.
+
+    Feed each item of ``inbox`` to ``core`` and send every output; when the inbox ends, flush.
+    The outbox is closed on every exit path (closing is end of stream), and the inbox is closed
+    too if it can be (``aclose``), so a source's HTTP response never outlives the graph. A
+    consumer that went away ends the actor quietly; any other error propagates.
+    """
+    try:
+        async with outbox:
+            try:
+                async for item in inbox:
+                    await _send_all(core.feed(item), outbox)
+                await _send_all(core.flush(), outbox)
+            finally:
+                close = getattr(inbox, "aclose", None)
+                if close is not None:
+                    with anyio.CancelScope(shield=True):
+                        await close()
+    except _ConsumerLeft:
+        pass
 
 
 async def _run_async_stage(
@@ -77,19 +89,10 @@ async def _run_async_stage(
     receive: ObjectReceiveStream[Any],
     send: ObjectSendStream[Any],
 ) -> None:
-    try:
-        async with send, receive:
-            outputs = stage(_items(receive))
-            try:
-                async for item in outputs:
-                    await _send_all(core.feed(item), send)
-                await _send_all(core.flush(), send)
-            finally:
-                close = getattr(outputs, "aclose", None)
-                if close is not None:
-                    await close()
-    except anyio.BrokenResourceError:
-        pass
+    async with receive:
+        # The receive stream itself is the stage's input: a wrapping async generator would
+        # be left unfinished (and finalized by the garbage collector) when the stage stops.
+        await run_actor(core, stage(receive), send)
 
 
 @asynccontextmanager
@@ -122,7 +125,7 @@ async def open_stage_graph(
     try:
         async with anyio.create_task_group() as group:
             send, receive = anyio.create_memory_object_stream[Any](buffer)
-            group.start_soon(_pump_source, source, leading, send)
+            group.start_soon(run_actor, leading, source, send)
             for stage, core in segments:
                 next_send, next_receive = anyio.create_memory_object_stream[Any](buffer)
                 group.start_soon(_run_async_stage, stage, core, receive, next_send)
@@ -133,7 +136,16 @@ async def open_stage_graph(
             finally:
                 group.cancel_scope.cancel()
     except BaseExceptionGroup as group_error:
-        raise unwrap_single(group_error) from None
+        error = unwrap_single(group_error)
+        if error is group_error:
+            raise
+        # Not ``raise error from None``: that would erase the error's own ``__cause__``.
+        context = error.__context__
+        try:
+            raise error
+        finally:
+            error.__context__ = context
+            del error, context, group_error
 
 
 def unwrap_single(group: BaseExceptionGroup[BaseException]) -> BaseException:
