@@ -24,9 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_sentences_quality import GOLD, tokens  # noqa: E402
+from bench_sentences_quality import GOLD, tokens
 
-from stages import MarkdownCleaner, SentenceSegmenter  # noqa: E402
+from stages import MarkdownCleaner, SentenceSegmenter
 
 NAIVE_END = re.compile(r"[.!?。！？]+[\"')\]」』]*\s")
 

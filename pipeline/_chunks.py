@@ -12,7 +12,6 @@ from collections.abc import Collection, Sequence
 from typing import Literal
 
 from stages.markdown import MarkdownCleaner
-
 from stages.sentences import SentenceSegmenter
 
 from ._core import Poisonable, StageCore

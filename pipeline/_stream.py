@@ -87,7 +87,7 @@ async def _wind_down(body: AsyncIterator[bytes]) -> None:
     try:
         async for _ in body:
             pass
-    except Exception:  # noqa: S110 - the error is the point: it unwinds the chain
+    except Exception:
         pass
 
 
