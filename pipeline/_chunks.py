@@ -34,22 +34,17 @@ class ChunkMapper:
     __slots__ = ()
 
     def feed(self, event: Event, /) -> Sequence[ChatCompletionChunk]:
-        kind = type(event)
-        if kind is TextDelta:
-            assert isinstance(event, TextDelta)
-            return (AssistantMessageDeltaChunk(event.text),) if event.choice == 0 else ()
-        if kind is ToolCallReady:
-            assert isinstance(event, ToolCallReady)
-            return (ToolCallChunk(event.tool_call),) if event.choice == 0 else ()
-        if kind is Finish:
-            assert isinstance(event, Finish)
-            return (FinishReasonChunk(event.reason),) if event.choice == 0 else ()
-        if kind is UsageReported:
-            assert isinstance(event, UsageReported)
-            return (UsageChunk(event.raw, event.usage),)
-        if kind is ResponseReady:
-            assert isinstance(event, ResponseReady)
-            return (FinalResponseChunk(event.response),)
+        match event:
+            case TextDelta(text=text, choice=0):
+                return (AssistantMessageDeltaChunk(text),)
+            case ToolCallReady(tool_call=call, choice=0):
+                return (ToolCallChunk(call),)
+            case Finish(reason=reason, choice=0):
+                return (FinishReasonChunk(reason),)
+            case UsageReported(raw=raw, usage=usage):
+                return (UsageChunk(raw, usage),)
+            case ResponseReady(response=response):
+                return (FinalResponseChunk(response),)
         return ()
 
     def flush(self) -> Sequence[ChatCompletionChunk]:

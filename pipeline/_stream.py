@@ -1,10 +1,11 @@
 """The public stream: one HTTP exchange at a time, pulled through fused stage cores.
 
 The built-in path needs no background task. Each ``__anext__`` hands out a chunk already
-decoded, or reads the next slice of the response body and pushes it through the fused cores
-(SSE framing → provider decoder → tool-call assembler → final aggregator → public chunks →
-sentence segmenter → markdown cleaner). With no task group there is nothing to yield across,
-so the stream is safe to iterate from any task, under trio or asyncio.
+decoded, or reads the next slice of the response body and pushes it through the attempt's fused
+cores (SSE framing → provider decoder → tool-call assembler → final aggregator → public chunks),
+then through the stream's own chunk stages (sentence segmenter → markdown cleaner → the
+caller's). With no task group there is nothing to yield across, so the stream is safe to
+iterate from any task, under trio or asyncio. Each attempt has its own ``timeout``.
 
 Resources: the HTTP response is closed when the stream ends, fails, is cancelled, is closed
 with :meth:`ChatCompletionStream.aclose` or ``async with``, or, if the caller simply stops
@@ -235,7 +236,8 @@ class ChatCompletionStream:
 
     async def _open(self) -> None:
         if self._delay:
-            await anyio.sleep(self._delay)
+            delay, self._delay = self._delay, 0.0
+            await anyio.sleep(delay)
         attempt = self._plan.current
         codec = attempt.codec
         deadline = deadline_after(attempt.request.timeout)
