@@ -203,13 +203,14 @@ class OpenAICodec:
 class OpenAIStreamDecoder(Poisonable):
     """``chat.completion.chunk`` events in, neutral events out.
 
-    Tool calls are keyed by (choice, index); OpenAI sends parallel calls one after another, so
-    a new index ends the previous call. An empty ``id`` on a later fragment (DashScope repeats
-    ``"id": ""``) never starts a new call. A stream that ends before any ``finish_reason`` was
+    Tool calls are keyed by (choice, index) and id; OpenAI sends parallel calls one after
+    another, so a new call ends the previous one. An empty ``id`` on a later fragment (DashScope
+    repeats ``"id": ""``) never starts a new call; a different non-empty id at a known index
+    does. A stream that ends before any ``finish_reason`` was
     cut short, and :meth:`flush` says so.
     """
 
-    __slots__ = ("_finished", "_open_tool", "_provider", "_seen_tools", "_started")
+    __slots__ = ("_calls", "_finished", "_last_index", "_open_tool", "_provider", "_started")
 
     def __init__(self, *, provider: str) -> None:
         super().__init__()
@@ -217,7 +218,10 @@ class OpenAIStreamDecoder(Poisonable):
         self._started = False
         self._finished: set[int] = set()
         self._open_tool: dict[int, int] = {}
-        self._seen_tools: set[tuple[int, int]] = set()
+        # (choice, wire index) -> (our index, call id); our index differs from the wire's only
+        # when a server reuses a wire index for a new call.
+        self._calls: dict[tuple[int, int], tuple[int, str]] = {}
+        self._last_index: dict[int, int] = {}
 
     def feed(self, event: SSEEvent, /) -> list[Event]:
         self._check()
@@ -293,26 +297,27 @@ class OpenAIStreamDecoder(Poisonable):
 
     def _tool_fragments(self, calls: list[dict[str, Any]], choice: int, out: list[Event]) -> None:
         for call in calls:
-            index = call.get("index", 0)
+            wire_index = call.get("index", 0)
+            call_id = call.get("id") or ""
             function = call.get("function") or {}
-            key = (choice, index)
-            if key not in self._seen_tools:
-                self._seen_tools.add(key)
+            known = self._calls.get((choice, wire_index))
+            if known is None or (call_id and call_id != known[1]):
+                # A new call: a new index, or (some compatible servers) index 0 reused with a
+                # new id. Calls arrive one after another, so it also ends the open one.
+                index = wire_index if known is None else self._last_index[choice] + 1
+                self._calls[(choice, wire_index)] = known = (index, call_id)
+                self._last_index[choice] = max(index, self._last_index.get(choice, index))
                 previous = self._open_tool.get(choice)
                 if previous is not None and previous != index:
                     out.append(ToolCallEnded(index=previous, choice=choice))
                 self._open_tool[choice] = index
-                out.append(
-                    ToolCallStarted(
-                        index=index,
-                        id=call.get("id") or "",
-                        name=function.get("name") or "",
-                        choice=choice,
-                    )
-                )
+                name = function.get("name") or ""
+                out.append(ToolCallStarted(index=index, id=call_id, name=name, choice=choice))
             arguments = function.get("arguments")
             if arguments:
-                out.append(ToolCallArgumentsDelta(index=index, fragment=arguments, choice=choice))
+                out.append(
+                    ToolCallArgumentsDelta(index=known[0], fragment=arguments, choice=choice)
+                )
 
 
 def _finish(reason: str, choice: int) -> Finish:

@@ -130,3 +130,47 @@ def test_choices_without_index_zero_first_and_azure_empty_choices() -> None:
     response = decode([body])
     assert response.message.content == "ok"
     assert response.finish_reason == "stop"
+
+
+def _chunk(delta: str, finish: str | None = None) -> bytes:
+    reason = f'"{finish}"' if finish else "null"
+    return (
+        f'data: {{"id":"c","model":"m","choices":[{{"index":0,"delta":{delta},'
+        f'"finish_reason":{reason}}}]}}\n\n'
+    ).encode()
+
+
+def test_a_new_id_at_a_reused_index_is_a_new_call() -> None:
+    body = b"".join(
+        [
+            _chunk('{"tool_calls":[{"index":0,"id":"a","function":{"name":"f","arguments":""}}]}'),
+            _chunk('{"tool_calls":[{"index":0,"function":{"arguments":"{\\"x\\":1}"}}]}'),
+            _chunk(
+                '{"tool_calls":[{"index":0,"id":"b","function":{"name":"g","arguments":"{}"}}]}'
+            ),
+            _chunk('{"tool_calls":[{"index":0,"id":"","function":{"arguments":""}}]}'),
+            _chunk("{}", "tool_calls"),
+        ]
+    )
+    calls = decode([body]).message.tool_calls
+    assert calls is not None
+    assert [(c.index, c.id, c.function.name, c.function.arguments) for c in calls] == [
+        (0, "a", "f", {"x": 1}),
+        (1, "b", "g", {}),
+    ]
+
+
+def test_cached_and_reasoning_tokens_are_normalized() -> None:
+    usage = (
+        b'data: {"id":"c","model":"o3","choices":[],"usage":{"prompt_tokens":100,'
+        b'"completion_tokens":40,"total_tokens":140,"prompt_tokens_details":{"cached_tokens":64},'
+        b'"completion_tokens_details":{"reasoning_tokens":32}}}\n\n'
+    )
+    response = decode([_chunk('{"content":"ok"}', "stop") + usage])
+    assert response.token_usage is not None
+    assert response.token_usage.input_tokens == 100
+    assert response.token_usage.cache_read_tokens == 64
+    assert response.token_usage.reasoning_tokens == 32
+    assert response.token_usage.output_tokens == 40
+    assert response.usage is not None
+    assert response.usage["prompt_tokens_details"] == {"cached_tokens": 64}
