@@ -53,10 +53,14 @@ def tokens(text: str) -> list[str]:
 
 
 def stream(
-    text: str, language: str | None, lookahead: list[tuple[int, int]] | None = None
+    text: str,
+    language: str | None,
+    lookahead: list[tuple[int, int]] | None = None,
+    *,
+    clean: bool = False,
 ) -> list[str]:
     """Feed ``text`` token by token; return the sentences, recording lookahead if asked."""
-    seg = SentenceSegmenter(language=language, min_sentence_length=0)
+    seg = SentenceSegmenter(language=language, min_sentence_length=0, clean_text=clean)
     out: list[str] = []
     received = 0
     ends: list[int] = []  # token index that holds each character, by character offset
@@ -78,11 +82,18 @@ def _collapse(sentences: list[str]) -> list[str]:
     return [" ".join(s.split()) for s in sentences]
 
 
-def _record_ok(record: dict[str, Any], got: list[str]) -> bool | None:
+def _wants_cleaning(record: dict[str, Any]) -> bool | None:
+    """Whether the record's source cleaned the text (``None``: a PDF record, skipped)."""
     options = [src.get("segmenter_options") or {} for src in record.get("sources", [])]
     if options and all(opt.get("doc_type") == "pdf" for opt in options):
         return None
-    clean = any(opt.get("clean") for opt in options)
+    return any(opt.get("clean") for opt in options)
+
+
+def _record_ok(record: dict[str, Any], got: list[str]) -> bool | None:
+    clean = _wants_cleaning(record)
+    if clean is None:
+        return None
     gold: list[str] = record["sentences"]
     if clean:
         return _collapse(got) == _collapse(gold)
@@ -95,7 +106,8 @@ def score_file(name: str, verbose: bool) -> tuple[int, int, list[tuple[int, int]
     right = total = 0
     lookahead: list[tuple[int, int]] = []
     for record in records:
-        got = stream(record["text"], language, lookahead)
+        # As pysbd was run: with its text cleaning on exactly where the source turned it on.
+        got = stream(record["text"], language, lookahead, clean=bool(_wants_cleaning(record)))
         ok = _record_ok(record, got)
         if ok is None:
             continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ("LANGUAGES", "LanguageData", "multilingual")
+__all__ = ("EXCLAMATION_NAMES", "LANGUAGES", "LanguageData", "multilingual")
 
 # Latin-style marks need whitespace (or the end of the stream) after them to end a sentence;
 # "hard" marks end one even when the next character follows without a space, as in CJK text.
@@ -17,6 +17,8 @@ LATIN_MARKS = frozenset(".!?…")
 CJK_MARKS = frozenset("。！？｡．")
 # Full stops and question marks of other scripts; pipecat's multilingual tests use them.
 OTHER_HARD_MARKS = frozenset("।॥۔؟።፧။։")
+# Names spelled with a final "!", lower case without it: "Yahoo! Research" is one sentence.
+EXCLAMATION_NAMES = frozenset({"yahoo", "jeopardy"})
 
 
 @dataclass(frozen=True, slots=True)

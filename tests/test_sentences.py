@@ -22,10 +22,14 @@ def split(
     language: str | None = None,
     min_len: int = 0,
     punctuation_marks: list[str] | None = None,
+    clean_text: bool = False,
 ) -> list[str]:
     """Whole text in one delta, then flush."""
     seg = SentenceSegmenter(
-        language=language, min_sentence_length=min_len, punctuation_marks=punctuation_marks
+        language=language,
+        min_sentence_length=min_len,
+        punctuation_marks=punctuation_marks,
+        clean_text=clean_text,
     )
     return seg.feed(text) + seg.flush()
 
@@ -36,9 +40,13 @@ def by_char(
     language: str | None = None,
     min_len: int = 0,
     punctuation_marks: list[str] | None = None,
+    clean_text: bool = False,
 ) -> list[str]:
     seg = SentenceSegmenter(
-        language=language, min_sentence_length=min_len, punctuation_marks=punctuation_marks
+        language=language,
+        min_sentence_length=min_len,
+        punctuation_marks=punctuation_marks,
+        clean_text=clean_text,
     )
     out: list[str] = []
     for ch in text:
@@ -188,6 +196,101 @@ def test_unclosed_quote_holds_back_only_for_a_while() -> None:
     assert " ".join(sentences) == text.strip()
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A flowed line (trailing space) wraps before a lower-case word or "(".
+        ("It was a cold \nnight in the city.", ["It was a cold \nnight in the city."]),
+        ("Up to 400 yd \n(365.8 m).", ["Up to 400 yd \n(365.8 m)."]),
+        ("See the price \n. Then call.", ["See the price \n.", "Then call."]),
+        # Without the trailing space, or before a capital or a list marker, a line ends.
+        ("features\ncontact manager", ["features", "contact manager"]),
+        ("It was cold \nNight fell.", ["It was cold", "Night fell."]),
+        ("Pick one: \na) red \nb) blue", ["Pick one:", "a) red", "b) blue"]),
+        # "\r\n" and a lone "\r" are line breaks; "\r\n\r\n" is a blank line.
+        ("First line\r\nSecond line", ["First line", "Second line"]),
+        ("One item\rTwo item", ["One item", "Two item"]),
+        ("Title\r\n\r\nBody text.", ["Title", "Body text."]),
+    ],
+)
+def test_line_breaks_end_lines_unless_a_flowed_line_wraps(text: str, expected: list[str]) -> None:
+    assert both(text) == expected
+
+
+def test_a_newline_ending_a_plain_line_still_emits_at_once() -> None:
+    seg = SentenceSegmenter(min_sentence_length=0)
+    assert seg.feed("A line without a period\n") == ["A line without a period"]
+    # A flowed line waits for one more non-space character.
+    assert seg.feed("and a cold \n") == []
+    assert seg.feed("n") == []
+    assert seg.flush() == ["and a cold \nn"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            'He said, "If you please, sir--" The Rabbit ran.',
+            ['He said, "If you please, sir--"', "The Rabbit ran."],
+        ),
+        ('She began "to--" but stopped.', ['She began "to--" but stopped.']),
+        ("Cue “wait—” Then silence.", ["Cue “wait—”", "Then silence."]),
+    ],
+)
+def test_a_quote_interrupted_by_a_dash_ends_before_a_capital(
+    text: str, expected: list[str]
+) -> None:
+    assert both(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("! ! !", ["! ! !"]),
+        ("Wow ? ? ? Yes.", ["Wow ? ? ?", "Yes."]),
+        ("A gap.11 12 Take the cold.", ["A gap.11 12", "Take the cold."]),
+        ("The martyr.12 The emperor came.", ["The martyr.12", "The emperor came."]),
+        ("He joined Yahoo! Research last year.", ["He joined Yahoo! Research last year."]),
+        ("He loved Jeopardy! It was fun.", ["He loved Jeopardy! It was fun."]),
+        ("He shouted yahoo! Then left.", ["He shouted yahoo! Then left."]),
+        ("Great! Research pays.", ["Great!", "Research pays."]),
+        ("Score?...... 9\nNext", ["Score?...... 9", "Next"]),
+    ],
+)
+def test_repeated_marks_footnote_runs_and_names_with_marks(text: str, expected: list[str]) -> None:
+    assert both(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("About Me........ 5\nChapter 2 .... 16-17\n", ["About Me", "Chapter 2"]),
+        ("Remove dots........please.", ["Remove dots please."]),
+        ("I never meant that.... She left.", ["I never meant that....", "She left."]),
+        ("//////// Header here ////////", ["Header here"]),
+        ("Intro\n__________\nBody.", ["Intro", "Body."]),
+        ("A -- B and x--y stay.", ["A -- B and x--y stay."]),
+        ("Hello World. \\r\\n Hello.", ["Hello World.", "Hello."]),
+        ("Path C:\\new stays.", ["Path C:\\new stays."]),
+        ("pricing \n. Next", ["pricing.", "Next"]),
+        ("<b></b> ----", ["<b></b>"]),
+    ],
+)
+def test_cleaning_drops_marks_nobody_should_hear(text: str, expected: list[str]) -> None:
+    assert both(text, clean_text=True) == expected
+
+
+def test_without_cleaning_every_mark_is_kept() -> None:
+    assert both("About Me........ 5\n//////// Header ////////") == [
+        "About Me........ 5",
+        "//////// Header ////////",
+    ]
+
+
+def test_a_sentence_left_empty_by_cleaning_is_not_emitted() -> None:
+    assert both("==========\n\nReal text.", clean_text=True) == ["Real text."]
+
+
 # -- min_sentence_length ------------------------------------------------------------------
 
 
@@ -261,6 +364,11 @@ _ALPHABET = st.sampled_from(
 _TEXT = st.lists(_ALPHABET, max_size=60).map("".join)
 
 
+def _visible(text: str) -> str:
+    """``text`` without whitespace: what must survive segmentation unchanged."""
+    return "".join(text.split())
+
+
 def _chunks(text: str, cuts: list[int]) -> list[str]:
     points = sorted({c % (len(text) + 1) for c in cuts})
     pieces, last = [], 0
@@ -287,7 +395,7 @@ def test_no_loss_no_duplication_and_split_invariance(
     whole = _run([text], min_len)
     pieces = _run(_chunks(text, cuts), min_len)
     assert pieces == whole
-    assert "".join("".join(whole).split()) == "".join(text.split())
+    assert _visible("".join(whole)) == _visible(text)
     assert all(s and s == s.strip() for s in whole)
 
 
@@ -295,7 +403,7 @@ def test_no_loss_no_duplication_and_split_invariance(
 @given(st.text(max_size=80))
 def test_any_unicode_text_round_trips(text: str) -> None:
     out = by_char(text)
-    assert "".join("".join(out).split()) == "".join(text.split())
+    assert _visible("".join(out)) == _visible(text)
     assert out == split(text)
 
 
