@@ -102,9 +102,9 @@ def agreement(results: list[CaseResult]) -> tuple[int, int]:
     return sum(r.agrees for r in agreed), len(agreed)
 
 
-def _cpu_per_delta(text: str, size: int, rounds: int) -> tuple[float, int]:
+def _cpu_per_delta(text: str, size: int, rounds: int, options: dict[str, Any]) -> tuple[float, int]:
     deltas = [text[i : i + size] for i in range(0, len(text), size)]
-    cleaner = MarkdownCleaner()
+    cleaner = MarkdownCleaner(**options)
     feed = cleaner.feed
     best = float("inf")
     for _ in range(rounds):
@@ -141,8 +141,13 @@ def main() -> int:
     long_text = (corpus + "\n\n") * max(1, 200_000 // len(corpus))
     plain = "The quick brown fox jumps over the lazy dog, again and again. " * 3000
     print()
-    for label, text in (("gold inputs repeated", long_text), ("plain prose", plain)):
-        per_delta, count = _cpu_per_delta(text, 4, rounds=5)
+    runs: list[tuple[str, str, dict[str, Any]]] = [
+        ("gold inputs repeated", long_text, {}),
+        ("plain prose", plain, {}),
+        ("gold inputs repeated, remove_emoji=True", long_text, {"remove_emoji": True}),
+    ]
+    for label, text, options in runs:
+        per_delta, count = _cpu_per_delta(text, 4, rounds=5, options=options)
         print(
             f"cleaner CPU per 4-char delta, {label} ({len(text)} chars, {count} deltas): "
             f"{per_delta:.2f} us"

@@ -197,7 +197,37 @@ def test_emoji_kept_by_default() -> None:
 
 
 def test_emoji_removed_on_request() -> None:
-    assert clean_markdown(EMOJI, remove_emoji=True) == "Hello world . 1 ok x"
+    assert clean_markdown(EMOJI, remove_emoji=True) == "Hello world. 1 ok x"
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("Hello world 👨\u200d💻!", "Hello world!"),
+        ("Wait 😀, ok 😀.", "Wait, ok."),
+        ("真的 😀。", "真的。"),
+        ("(see 😀) and [x 😀]", "(see) and [x]"),
+        ("a 😀(b) c 😀 (d)", "a (b) c (d)"),
+        ("¿Qué 😀¿ x", "¿Qué ¿ x"),
+        ("Go 😀 !", "Go !"),
+        ("Use 😀`x`.", "Use x."),
+        ("Empty ![](x) 😀!", "Empty!"),
+        ("x\n<br> 😀!", "x\n!"),
+    ],
+)
+def test_removed_emoji_before_punctuation_takes_its_space(raw: str, clean: str) -> None:
+    assert clean_markdown(raw, remove_emoji=True) == clean
+    assert stream(raw, 1, remove_emoji=True) == clean
+    cleaner = MarkdownCleaner(remove_emoji=True)
+    assert cleaner.clean_segment(raw) == clean
+
+
+def test_final_space_is_held_when_emoji_are_removed() -> None:
+    cleaner = MarkdownCleaner(remove_emoji=True)
+    got = [cleaner.feed(x) for x in ["world ", "👨\u200d💻", "!", " and ", "more"]]
+    assert got == [["world"], [], [], ["! and"], [" more"]]
+    assert cleaner.flush() == []
+    assert MarkdownCleaner().feed("world ") == ["world "]
 
 
 def test_joiner_outside_emoji_is_kept() -> None:
@@ -305,11 +335,80 @@ def test_segment_fence_read() -> None:
     assert got == ["", "x = *1*.", "", "Done."]
 
 
-def test_segment_resolves_inline_within_itself() -> None:
+def segments(cleaner: MarkdownCleaner, parts: list[str]) -> list[str]:
+    return [cleaner.clean_segment(part) for part in parts]
+
+
+def test_segment_resolves_code_and_links_within_itself() -> None:
     cleaner = MarkdownCleaner()
-    assert cleaner.clean_segment("Say *hi") == "Say *hi"
-    assert cleaner.clean_segment("there* ok") == "there* ok"
-    assert cleaner.clean_segment("- **Item** one.") == "Item one."
+    got = segments(cleaner, ["See [docs", "](x) now.", "Code `a.", "b` end.", "- **Item** one."])
+    assert got == ["See [docs", "](x) now.", "Code `a.", "b` end.", "Item one."]
+
+
+@pytest.mark.parametrize(
+    ("parts", "clean"),
+    [
+        # As the segmenter cuts "**Note:** this is *important. Really.* Done."
+        (
+            ["**Note:** this is *important.", "Really.*", "Done."],
+            ["Note: this is important.", "Really.", "Done."],
+        ),
+        (
+            ["**First sentence.", "Second one.**", "Third."],
+            ["First sentence.", "Second one.", "Third."],
+        ),
+        (["- **Item one.", "More.**", "- item two."], ["Item one.", "More.", "item two."]),
+        (["***Very.", "Important.*", "Done.**"], ["Very.", "Important.", "Done."]),
+        (["*A.", "B.", "C.* D."], ["A.", "B.", "C. D."]),
+        (
+            ["__Bold start.", "More__ and _it.", "x_ y.", "~~Gone.", "now~~ ok."],
+            ["Bold start.", "More and it.", "x y.", "Gone.", "now ok."],
+        ),
+        (["这是**很重要。", "真的**。"], ["这是很重要。", "真的。"]),
+        (["**“Quoted.", "Yes.”** ok"], ["“Quoted.", "Yes.” ok"]),
+    ],
+)
+def test_segment_emphasis_spans_segments(parts: list[str], clean: list[str]) -> None:
+    assert segments(MarkdownCleaner(), parts) == clean
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        ["2 * 3 = 6.", "x* y.", "5* stars."],
+        ["Use *.py files.", "Not *.txt.", "ok* x"],
+        ["_snake_case here.", "end_ ok."],
+        ["a **", "b**"],
+    ],
+)
+def test_segment_literal_stars_are_kept(parts: list[str]) -> None:
+    assert segments(MarkdownCleaner(), parts) == parts
+
+
+def test_segment_emphasis_ends_where_a_block_starts() -> None:
+    parts = [
+        "**Intro.",
+        "- item**",
+        "**Head.",
+        "# Title**",
+        "*Steps.",
+        "2. Bake.*",
+        "> *Q.",
+        "> a.*",
+    ]
+    got = segments(MarkdownCleaner(), parts)
+    assert got == ["Intro.", "item**", "Head.", "Title**", "Steps.", "2. Bake.*", "Q.", "a.*"]
+    parts = ["~~Old.", "```", "code", "```", "new.~~", "**Total:", "| a | b** |", "c**"]
+    got = segments(MarkdownCleaner(), parts)
+    assert got == ["Old.", "", "", "", "new.~~", "Total:", "a, b**", "c**"]
+
+
+def test_segment_emphasis_ends_at_a_line_break_and_at_flush() -> None:
+    cleaner = MarkdownCleaner()
+    assert segments(cleaner, ["Say *hi", "there\nnext* ok"]) == ["Say hi", "there\nnext* ok"]
+    assert cleaner.clean_segment("**Open.") == "Open."
+    assert cleaner.flush() == []
+    assert cleaner.clean_segment("close.**") == "close.**"
 
 
 def test_segment_table_rows() -> None:
