@@ -1,1 +1,62 @@
-"""placeholder"""
+"""A local HTTP/1.1 server that speaks the LLM providers' wire protocols, for tests and demos.
+
+It replays the recorded streams in ``shared/fixtures`` and serves scripted scenarios (pacing,
+error statuses with Retry-After, connections cut mid-stream, malformed JSON, stalls). What it
+answers is chosen entirely by the request URL, so an embedded server and one in another process
+are driven the same way::
+
+    async with open_local_server() as server:
+        url = server.base_url(Synthetic(20, pace_ms=5, cut_after=3))
+        async with httpx.AsyncClient() as client:
+            ...  # POST f"{url}/chat/completions"
+
+Formats, chosen by the request path (after the scenario prefix):
+
+- OpenAI and DashScope: ``…/chat/completions`` (``_openai.py``);
+- Anthropic and Anthropic on Vertex: ``…/v1/messages``, ``…/publishers/anthropic/models/…:
+  streamRawPredict`` (``_anthropic.py``);
+- Gemini: ``…/models/{model}:streamGenerateContent?alt=sse`` / ``:generateContent``
+  (``_gemini.py``).
+
+Each is one module implementing ``WireFormat`` (``_wire.py``), registered in ``_formats.py``.
+``base_url(scenario, provider)`` returns the base URL a client uses for that provider; the client
+appends its normal path.
+"""
+
+from __future__ import annotations
+
+from ._fixtures import FixtureError as FixtureError
+from ._fixtures import default_fixtures_dir as default_fixtures_dir
+from ._http import Outcome as Outcome
+from ._process import spawn_server_process as spawn_server_process
+from ._scenarios import Replay as Replay
+from ._scenarios import Scenario as Scenario
+from ._scenarios import ScenarioDecodeError as ScenarioDecodeError
+from ._scenarios import Synthetic as Synthetic
+from ._scenarios import decode_scenario as decode_scenario
+from ._scenarios import encode_scenario as encode_scenario
+from ._server import LocalProviderServer as LocalProviderServer
+from ._server import open_local_server as open_local_server
+from ._text import DEFAULT_SCENARIO as DEFAULT_SCENARIO
+from ._text import DEMO_TEXT as DEMO_TEXT
+from ._urls import scenario_base_url as scenario_base_url
+from ._wire import ReceivedRequest as ReceivedRequest
+
+__all__ = (
+    "DEFAULT_SCENARIO",
+    "DEMO_TEXT",
+    "FixtureError",
+    "LocalProviderServer",
+    "Outcome",
+    "ReceivedRequest",
+    "Replay",
+    "Scenario",
+    "ScenarioDecodeError",
+    "Synthetic",
+    "decode_scenario",
+    "default_fixtures_dir",
+    "encode_scenario",
+    "open_local_server",
+    "scenario_base_url",
+    "spawn_server_process",
+)

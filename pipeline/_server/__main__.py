@@ -1,0 +1,10 @@
+"""``python -m pipeline._server``: run the local provider server until killed."""
+
+from __future__ import annotations
+
+import sys
+
+from ._process import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Google Gemini wire format (Developer API and Vertex publisher paths).
+
+``POST …/models/{model}:streamGenerateContent?alt=sse`` streams ``data: <GenerateContentResponse>``
+events separated by ``\\r\\n\\r\\n`` with no terminator; without ``alt=sse`` the same endpoint
+returns one JSON array of those objects; ``:generateContent`` returns one object (PROVIDERS.md
+§3). Synthetic bytes use Google's spacing (``{"candidates": [{"content": …``).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ._scenarios import Synthetic, encode_scenario
+from ._text import ToolCallSpec, synthetic_tokens
+from ._wire import ReceivedRequest
+
+__all__ = ("GeminiFormat",)
+
+_DEFAULT_MODEL = "gemini-local-demo"
+_SEPARATOR = b"\r\n\r\n"
+
+# google.rpc status names per HTTP status.
+_STATUS: dict[int, tuple[str, str]] = {
+    400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
+    401: ("UNAUTHENTICATED", "API key not valid. Please pass a valid API key."),
+    403: ("PERMISSION_DENIED", "The caller does not have permission."),
+    404: ("NOT_FOUND", "Not found."),
+    429: ("RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."),
+    500: ("INTERNAL", "An internal error has occurred."),
+    503: ("UNAVAILABLE", "The model is overloaded. Please try again later."),
+    504: ("DEADLINE_EXCEEDED", "Deadline exceeded."),
+}
+
+
+def _google_json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ": "), ensure_ascii=False).encode()
+
+
+class GeminiFormat:
+    """``…/models/{model}:generateContent`` and ``:streamGenerateContent``."""
+
+    name = "google"
+    malformed_event = b'data: {"candidates": [{"content": {"parts": [{"text": "bro\r\n\r\n'
+
+    def matches(self, path: str) -> bool:
+        """Any ``/models/{model}:generateContent`` or ``:streamGenerateContent`` path."""
+        return "/models/" in path and path.endswith((":generateContent", ":streamGenerateContent"))
+
+    def wants_stream(self, request: ReceivedRequest) -> bool:
+        """SSE only for ``:streamGenerateContent`` with ``alt=sse``."""
+        return request.path.endswith(":streamGenerateContent") and "alt=sse" in request.query
+
+    def wrap_payloads(self, payloads: Sequence[bytes]) -> tuple[bytes, ...]:
+        """``data: <line>\\r\\n\\r\\n`` per payload, no terminator (SOURCES.md)."""
+        return tuple(b"data: " + line + _SEPARATOR for line in payloads)
+
+    def synthetic_stream(
+        self, spec: Synthetic, request: ReceivedRequest
+    ) -> tuple[Sequence[bytes], Sequence[float]]:
+        """One event per response chunk; the first waits for the first-token delay."""
+        chunks = _chunks(spec, _model(request.path), _prompt(request.json))
+        events = tuple(b"data: " + chunk + _SEPARATOR for chunk in chunks)
+        first = spec.first_token_delay_ms / 1000.0
+        pace = spec.pace_ms / 1000.0
+        delays = (first,) + (pace,) * (len(events) - 2) + (0.0,) if len(events) > 1 else (first,)
+        return events, delays
+
+    def synthetic_body(self, spec: Synthetic, request: ReceivedRequest) -> bytes:
+        """A JSON array of chunks (stream without ``alt=sse``) or one whole response."""
+        model, prompt = _model(request.path), _prompt(request.json)
+        if request.path.endswith(":streamGenerateContent"):
+            return b"[" + b",\r\n".join(_chunks(spec, model, prompt)) + b"]"
+        parts: list[dict[str, Any]] = []
+        tokens = synthetic_tokens(spec)
+        if tokens:
+            parts.append({"text": "".join(tokens)})
+        parts += [_call_part(index) for index in range(spec.tool_calls)]
+        return _google_json(_response(spec, model, parts, prompt, _output(spec), finish=True))
+
+    def error_body(self, status: int, message: str) -> bytes:
+        """``{"error": {"code", "message", "status"}}``; a 429 carries a ``RetryInfo``."""
+        name, default = _STATUS.get(status, ("INTERNAL" if status >= 500 else "UNKNOWN", "Error."))
+        error: dict[str, Any] = {"code": status, "message": message or default, "status": name}
+        if status == 429:
+            error["details"] = [
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "1s"}
+            ]
+        return _google_json({"error": error})
+
+
+def _model(path: str) -> str:
+    if "/models/" in path:
+        return path.rsplit("/models/", 1)[1].split(":", 1)[0] or _DEFAULT_MODEL
+    return _DEFAULT_MODEL
+
+
+def _prompt(body: Any) -> int:
+    contents = body.get("contents") if isinstance(body, dict) else None
+    return max(1, len(_google_json(contents or [])) // 4)
+
+
+def _output(spec: Synthetic) -> int:
+    return spec.deltas + 10 * spec.tool_calls
+
+
+def _call_part(index: int) -> dict[str, Any]:
+    call = ToolCallSpec(index)
+    return {"functionCall": {"name": call.name, "args": json.loads(call.arguments)}}
+
+
+def _response(
+    spec: Synthetic,
+    model: str,
+    parts: list[dict[str, Any]],
+    prompt: int,
+    output: int,
+    *,
+    finish: bool,
+) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"parts": parts, "role": "model"}}
+    if finish:
+        candidate["finishReason"] = "STOP"  # tool calls also end with STOP on Gemini
+    candidate["index"] = 0
+    digest = hashlib.blake2b(encode_scenario(spec).encode(), digest_size=9).hexdigest()
+    return {
+        "candidates": [candidate],
+        "usageMetadata": {
+            "promptTokenCount": prompt,
+            "candidatesTokenCount": output,
+            "totalTokenCount": prompt + output,
+        },
+        "modelVersion": model,
+        "responseId": f"local{digest}",
+    }
+
+
+@functools.lru_cache(maxsize=64)
+def _chunks(spec: Synthetic, model: str, prompt: int) -> tuple[bytes, ...]:
+    chunks = [
+        _google_json(_response(spec, model, [{"text": token}], prompt, i + 1, finish=False))
+        for i, token in enumerate(synthetic_tokens(spec))
+    ]
+    chunks += [
+        _google_json(_response(spec, model, [_call_part(i)], prompt, spec.deltas, finish=False))
+        for i in range(spec.tool_calls)
+    ]
+    final = _response(spec, model, [{"text": ""}], prompt, _output(spec), finish=True)
+    chunks.append(_google_json(final))
+    return tuple(chunks)

@@ -1,0 +1,158 @@
+"""The contract between the HTTP layer and one provider's wire format.
+
+A provider format is a small, pure module: it recognises its request paths, says whether a
+request wants a stream, and turns a scenario into bytes (SSE events, a JSON body, an error body).
+It never does I/O; the server turns what it returns into a :class:`ResponsePlan` and the HTTP
+layer executes the plan. Adding Anthropic or Gemini means adding one module that implements
+:class:`WireFormat` and listing it in ``_formats.FORMATS``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ._scenarios import Scenario, Synthetic
+
+__all__ = (
+    "ReceivedRequest",
+    "ResponsePlan",
+    "WireFormat",
+    "compact_json",
+    "split_sse_events",
+    "uniform_delays",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReceivedRequest:
+    """One request as the server received it (for assertions in tests).
+
+    Attributes:
+        method: e.g. ``"POST"``.
+        target: The raw request target, path and query, still percent-encoded.
+        path: The part of the target before ``?``.
+        query: The part after ``?`` (``""`` if none).
+        headers: Header names lowercased; a repeated header keeps its last value.
+        body: The raw request body.
+        json: The body parsed as JSON, or ``None`` if it is empty or not JSON.
+        scenario: The scenario the URL selected (``None`` for unrouted paths).
+        provider: The wire format that answered (``None`` if no format matched).
+    """
+
+    method: str
+    target: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    json: Any
+    scenario: Scenario | None = None
+    provider: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResponsePlan:
+    """Everything the HTTP layer needs to send one response, faults included.
+
+    Attributes:
+        status: HTTP status code.
+        headers: Response headers except framing (the HTTP layer adds content-length or
+            transfer-encoding).
+        events: SSE events for a stream (each complete with its blank line), or a single body.
+        stream: Send chunked as ``text/event-stream`` and count it as a stream.
+        head_delay: Seconds to wait before the response head (a non-streaming answer that
+            takes its time to generate).
+        delays: Seconds to wait before each event (same length as ``events``).
+        slice_bytes: Write in slices of this many bytes instead of one write per event.
+        cut_after: Close the connection after this many events.
+        cut_with_reset: Close with a TCP RST instead of a FIN.
+        malformed_after: Send ``malformed_event`` after this many events.
+        malformed_event: The broken event for ``malformed_after``.
+        stall_after: Stop sending after this many events...
+        stall_seconds: ...for this long (``None``: until the client leaves).
+    """
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    events: Sequence[bytes]
+    stream: bool
+    head_delay: float = 0.0
+    delays: Sequence[float] = ()
+    slice_bytes: int | None = None
+    cut_after: int | None = None
+    cut_with_reset: bool = False
+    malformed_after: int | None = None
+    malformed_event: bytes = b""
+    stall_after: int | None = None
+    stall_seconds: float | None = None
+
+
+class WireFormat(Protocol):
+    """One provider's wire protocol, as the server speaks it. Pure: no I/O."""
+
+    name: str
+    """Provider name recorded in :attr:`ReceivedRequest.provider`, e.g. ``"openai"``."""
+
+    malformed_event: bytes
+    """An event whose JSON payload is cut short, for ``malformed_after``."""
+
+    def matches(self, path: str) -> bool:
+        """Whether this format answers ``path`` (the part after any scenario prefix)."""
+        ...
+
+    def wants_stream(self, request: ReceivedRequest) -> bool:
+        """Whether the request asks for a streaming (SSE) answer."""
+        ...
+
+    def wrap_payloads(self, payloads: Sequence[bytes]) -> tuple[bytes, ...]:
+        """Wrap the lines of a ``*.chunks.txt`` fixture in this provider's SSE framing."""
+        ...
+
+    def synthetic_stream(
+        self, spec: Synthetic, request: ReceivedRequest
+    ) -> tuple[Sequence[bytes], Sequence[float]]:
+        """The SSE events of a synthetic reply and the delay (seconds) before each."""
+        ...
+
+    def synthetic_body(self, spec: Synthetic, request: ReceivedRequest) -> bytes:
+        """The non-streaming JSON body of a synthetic reply."""
+        ...
+
+    def error_body(self, status: int, message: str) -> bytes:
+        """This provider's JSON error body for ``status``."""
+        ...
+
+
+def compact_json(value: Any) -> bytes:
+    """Serialise ``value`` the way the providers do: compact, UTF-8, non-ASCII kept."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+_EVENT_END = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+
+
+def split_sse_events(data: bytes) -> tuple[bytes, ...]:
+    """Split a raw SSE body into events, each keeping its terminating blank line.
+
+    The concatenation of the result is exactly ``data``; bytes after the last blank line (a file
+    that ends without one) form a last, unterminated event.
+    """
+    events: list[bytes] = []
+    start = 0
+    for match in _EVENT_END.finditer(data):
+        events.append(data[start : match.end()])
+        start = match.end()
+    if start < len(data):
+        events.append(data[start:])
+    return tuple(events)
+
+
+def uniform_delays(count: int, first_ms: float, pace_ms: float) -> tuple[float, ...]:
+    """``first_ms`` before the first event, ``pace_ms`` before each later one, in seconds."""
+    if count == 0:
+        return ()
+    return (first_ms / 1000.0,) + (pace_ms / 1000.0,) * (count - 1)
