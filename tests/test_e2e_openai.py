@@ -266,6 +266,30 @@ async def test_cut_after_commit_raises_with_the_partial_response(
     assert partial.finish_reason == "incomplete"
 
 
+async def test_error_event_mid_stream_keeps_what_was_received(server: LocalProviderServer) -> None:
+    url = server.base_url(Synthetic(deltas=20, error_after=6))
+    received: list[str] = []
+    with pytest.raises(ServerError) as info:
+        stream = await generate_chat_completion_stream(request(url))
+        async with stream:
+            async for chunk in stream:
+                if isinstance(chunk, AssistantMessageDeltaChunk):
+                    received.append(chunk.content)
+    error = info.value
+    assert error.provider_message == "The server had an error while processing your request."
+    assert error.retryable
+    assert error.partial_response is not None
+    assert error.partial_response.message.content == "".join(received)
+    assert received
+
+
+async def test_error_event_before_any_output_is_retried(server: LocalProviderServer) -> None:
+    url = server.base_url(Synthetic(deltas=5, error_after=0, fail_times=1))
+    chunks = await collect(request(url, retry={"max_retries": 1, "retry_delay": 0.01}))
+    assert final(chunks).finish_reason == "stop"
+    assert len(server.requests) == 2
+
+
 async def test_malformed_json_mid_stream_is_a_protocol_error(server: LocalProviderServer) -> None:
     url = server.base_url(Synthetic(deltas=20, malformed_after=5))
     with pytest.raises(ProtocolError) as info:

@@ -82,6 +82,7 @@ ROUND_TRIP = [
     Synthetic(3, tool_calls=2, include_usage=False, stall_after=1, stall_seconds=None),
     Synthetic(3, status=429, headers=(("retry-after", "1"), ("x-a", "b:c,d")), fail_times=2),
     Synthetic(3, cut_after=0, cut_with_reset=True, malformed_after=2, slice_bytes=1, tag="t,1"),
+    Synthetic(4, error_after=2),
     Replay(TEXT_SSE),
     Replay("openai/vercel__error-400-legacy-parameter.json", status=400, body="{}"),
     Replay(JAPANESE_SSE, slice_bytes=3, body_fixture="x/y.json", stall_after=2, stall_seconds=0.5),
@@ -448,6 +449,17 @@ async def test_malformed_after_sends_one_broken_event(
         json.loads(data[2])
     assert data[-1] == "[DONE]"
     assert len(data) == 3 + 3 + 1
+
+
+@pytest.mark.anyio
+async def test_error_after_sends_the_providers_error_event_and_ends(
+    server: LocalProviderServer, client: httpx.AsyncClient
+) -> None:
+    response = await client.post(url(server, Synthetic(3, error_after=2)), json=STREAM)
+    data = payloads(response.content)
+    assert len(data) == 3
+    assert json.loads(data[-1])["error"]["type"] == "server_error"
+    assert "[DONE]" not in data
 
 
 @pytest.mark.anyio

@@ -47,6 +47,12 @@ class AnthropicFormat:
         b'{"type":"text_delta","text":"bro\n\n'
     )
 
+    error_event = (
+        b"event: error\n"
+        b'data: {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}'
+        b"\n\n"
+    )
+
     def matches(self, path: str) -> bool:
         """The Messages endpoint, or the Vertex publisher path for Anthropic models."""
         if path.endswith("/v1/messages"):

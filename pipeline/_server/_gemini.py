@@ -45,6 +45,11 @@ class GeminiFormat:
 
     name = "google"
     malformed_event = b'data: {"candidates": [{"content": {"parts": [{"text": "bro\r\n\r\n'
+    # No recording of a Gemini mid-stream error exists; this is the shape of its error bodies.
+    error_event = (
+        b'data: {"error": {"code": 503, "message": "The model is overloaded. Please try again '
+        b'later.", "status": "UNAVAILABLE"}}\r\n\r\n'
+    )
 
     def matches(self, path: str) -> bool:
         """Any ``/models/{model}:generateContent`` or ``:streamGenerateContent`` path."""

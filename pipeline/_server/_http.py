@@ -179,6 +179,9 @@ class HttpConnection:
                     await anyio.sleep(plan.stall_seconds)
             if index == plan.malformed_after:
                 await emit(plan.malformed_event)
+            if index == plan.error_after:
+                await emit(plan.error_event)
+                break
             if index == plan.cut_after:
                 await flush()
                 await self._cut(plan.cut_with_reset)

@@ -53,6 +53,11 @@ class OpenAIFormat:
         b'[{"index":0,"delta":{"content":"brok\n\n'
     )
 
+    error_event = (
+        b'data: {"error":{"message":"The server had an error while processing your request.",'
+        b'"type":"server_error","param":null,"code":null}}\n\n'
+    )
+
     def matches(self, path: str) -> bool:
         """Answer every path that ends like the chat completions endpoint."""
         return path.endswith("/chat/completions")

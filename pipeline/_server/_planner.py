@@ -63,6 +63,8 @@ class Planner:
             cut_with_reset=scenario.cut_with_reset,
             malformed_after=scenario.malformed_after,
             malformed_event=fmt.malformed_event,
+            error_after=scenario.error_after,
+            error_event=fmt.error_event,
             stall_after=scenario.stall_after,
             stall_seconds=scenario.stall_seconds,
         )

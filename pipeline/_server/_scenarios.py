@@ -58,6 +58,8 @@ class _ScenarioFields:
         cut_with_reset: Cut with a TCP RST (client sees a read error) rather than a FIN (client
             sees an incomplete body).
         malformed_after: Fault: after this many events send one event whose JSON is broken.
+        error_after: Fault: after this many events send the provider's mid-stream error event
+            (OpenAI ``{"error": …}``, Anthropic ``event: error`` overloaded) and end the body.
         stall_after: Fault: stop sending after this many events...
         stall_seconds: ...for this long, then resume; ``None`` stalls until the client leaves.
         fail_times: Only the first ``fail_times`` requests to this exact scenario URL get the
@@ -75,6 +77,7 @@ class _ScenarioFields:
     cut_after: int | None = None
     cut_with_reset: bool = False
     malformed_after: int | None = None
+    error_after: int | None = None
     stall_after: int | None = None
     stall_seconds: float | None = None
     fail_times: int | None = None
@@ -88,7 +91,14 @@ class _ScenarioFields:
         if not isinstance(given, tuple) or not all(isinstance(p, tuple) for p in given):
             pairs = tuple((str(k), str(v)) for k, v in given)  # type: ignore[attr-defined]
             object.__setattr__(self, "headers", pairs)
-        for name in ("slice_bytes", "cut_after", "malformed_after", "stall_after", "fail_times"):
+        for name in (
+            "slice_bytes",
+            "cut_after",
+            "malformed_after",
+            "error_after",
+            "stall_after",
+            "fail_times",
+        ):
             value = getattr(self, name)
             if value is not None and value < (1 if name == "slice_bytes" else 0):
                 raise ValueError(f"{type(self).__name__}.{name} must not be {value}")
@@ -104,6 +114,7 @@ class _ScenarioFields:
             self.status != 200
             or self.cut_after is not None
             or self.malformed_after is not None
+            or self.error_after is not None
             or self.stall_after is not None
         )
 

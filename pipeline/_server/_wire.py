@@ -72,6 +72,8 @@ class ResponsePlan:
         cut_with_reset: Close with a TCP RST instead of a FIN.
         malformed_after: Send ``malformed_event`` after this many events.
         malformed_event: The broken event for ``malformed_after``.
+        error_after: Send ``error_event`` after this many events, then end the body.
+        error_event: The provider's own mid-stream error event, for ``error_after``.
         stall_after: Stop sending after this many events...
         stall_seconds: ...for this long (``None``: until the client leaves).
     """
@@ -87,6 +89,8 @@ class ResponsePlan:
     cut_with_reset: bool = False
     malformed_after: int | None = None
     malformed_event: bytes = b""
+    error_after: int | None = None
+    error_event: bytes = b""
     stall_after: int | None = None
     stall_seconds: float | None = None
 
@@ -99,6 +103,10 @@ class WireFormat(Protocol):
 
     malformed_event: bytes
     """An event whose JSON payload is cut short, for ``malformed_after``."""
+
+    error_event: bytes
+    """The error event the provider sends mid-stream when it fails after a 200, for
+    ``error_after`` (PROVIDERS.md §0.3)."""
 
     def matches(self, path: str) -> bool:
         """Whether this format answers ``path`` (the part after any scenario prefix)."""
