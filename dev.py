@@ -53,7 +53,8 @@ def main(argv: list[str]) -> int:
     if task == "demo":
         return _run("-m", "pipeline", "demo", *rest)
     if task == "test":
-        return _run("-m", "pytest", *rest)
+        # Branch coverage of the three packages, reported briefly after the results.
+        return _run("-m", "pytest", "--cov", "--cov-report=term:skip-covered", *rest)
     if task == "lint":
         ruff = _run("-m", "ruff", "check", "pipeline", "stages", "providers", "tests", "benchmarks")
         mypy = _run("-m", "mypy", "--strict", "pipeline", "stages", "providers")

@@ -8,6 +8,7 @@ the client path is the same one applications use.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from contextlib import AsyncExitStack
@@ -38,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--deltas", action="store_true", help="print raw deltas instead of sentences")
     demo.add_argument(
         "--backend", choices=("trio", "asyncio"), default="trio", help="event loop to run on"
+    )
+    demo.add_argument(
+        "--fast", action="store_true", help="local server: no pacing, as fast as it can stream"
     )
     sub.add_parser("version", help="print the version and the providers")
     return parser
@@ -72,12 +76,17 @@ async def _demo(args: argparse.Namespace, out: TextIO) -> None:
             "messages": [{"role": "user", "content": args.prompt}],
         }
         if local:
-            from ._server import open_local_server
+            from ._server import DEFAULT_SCENARIO, open_local_server
 
             server = await stack.enter_async_context(open_local_server())
+            scenario = (
+                dataclasses.replace(DEFAULT_SCENARIO, pace_ms=0, first_token_delay_ms=0)
+                if args.fast
+                else None
+            )
             request["api_key"] = "sk-local-demo-key-not-secret"
             request["provider_kwargs"] = {
-                args.provider: {"base_url": server.base_url(provider=args.provider)}
+                args.provider: {"base_url": server.base_url(scenario, provider=args.provider)}
             }
             where = f"embedded local server at {server.root_url}"
         else:

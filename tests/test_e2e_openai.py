@@ -132,6 +132,30 @@ async def test_non_streaming_real_body(server: LocalProviderServer) -> None:
     assert response.usage is not None
 
 
+async def test_non_streaming_retries_then_succeeds(server: LocalProviderServer) -> None:
+    url = server.base_url(Synthetic(deltas=5, status=429, fail_times=2))
+    response = await generate_chat_completion(
+        request(url, retry={"max_retries": 2, "retry_delay": 0.01})
+    )
+    assert response.finish_reason == "stop"
+    assert len(server.requests) == 3
+
+
+async def test_non_streaming_falls_back_and_reports_every_error(
+    server: LocalProviderServer,
+) -> None:
+    first = server.base_url(Synthetic(deltas=5, status=500))
+    second = server.base_url(Synthetic(deltas=5, status=400, tag="second"))
+    req = request(
+        first,
+        retry={"enabled": False},
+        fallbacks=[{"provider_kwargs": {"openai": {"base_url": second}}}],
+    )
+    with pytest.raises(AllAttemptsFailedError) as info:
+        await generate_chat_completion(req)
+    assert [getattr(e, "status_code", None) for e in info.value.errors] == [500, 400]
+
+
 async def test_sentences_replace_deltas_and_the_response_keeps_raw_text(
     server: LocalProviderServer,
 ) -> None:
