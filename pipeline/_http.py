@@ -10,6 +10,8 @@ thousand concurrent streams then cost sixteen small scans, not one large one.
 from __future__ import annotations
 
 import asyncio
+import functools
+import ssl
 import weakref
 from dataclasses import dataclass, field
 
@@ -48,13 +50,19 @@ class _Pool:
         return best
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    # Loading the CA bundle costs about 15 ms; every shard shares one context.
+    return httpx.create_ssl_context()
+
+
 def _new_client(http2: bool) -> httpx.AsyncClient:
     limits = httpx.Limits(
         max_connections=CONNECTIONS_PER_SHARD,
         max_keepalive_connections=CONNECTIONS_PER_SHARD,
         keepalive_expiry=30.0,
     )
-    return httpx.AsyncClient(limits=limits, timeout=TIMEOUTS, http2=http2)
+    return httpx.AsyncClient(limits=limits, timeout=TIMEOUTS, http2=http2, verify=_tls_context())
 
 
 _pools: weakref.WeakKeyDictionary[object, dict[tuple[str, bool], _Pool]] = (
