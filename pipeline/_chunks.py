@@ -14,7 +14,7 @@ from typing import Literal
 from stages.markdown import MarkdownCleaner
 from stages.sentences import SentenceSegmenter
 
-from ._core import Poisonable, StageCore
+from ._core import Poisonable, StageCore, guarded
 from ._events import Event, Finish, ResponseReady, TextDelta, ToolCallReady, UsageReported
 from ._types import (
     AssistantMessageDeltaChunk,
@@ -77,27 +77,17 @@ class SentenceStage(Poisonable):
             min_sentence_length=min_sentence_length,
         )
 
+    @guarded
     def feed(self, chunk: ChatCompletionChunk, /) -> Sequence[ChatCompletionChunk]:
-        self._check()
-        try:
-            if type(chunk) is AssistantMessageDeltaChunk:
-                return [
-                    AssistantMessageSentenceChunk(s) for s in self._segmenter.feed(chunk.content)
-                ]
-            if isinstance(chunk, _END_OF_TEXT):
-                return [*self.flush(), chunk]
-            return (chunk,)
-        except Exception as exc:
-            self._poison(exc)
-            raise
+        if type(chunk) is AssistantMessageDeltaChunk:
+            return [AssistantMessageSentenceChunk(s) for s in self._segmenter.feed(chunk.content)]
+        if isinstance(chunk, _END_OF_TEXT):
+            return [*self.flush(), chunk]
+        return (chunk,)
 
+    @guarded
     def flush(self) -> list[ChatCompletionChunk]:
-        self._check()
-        try:
-            return [AssistantMessageSentenceChunk(s) for s in self._segmenter.flush()]
-        except Exception as exc:
-            self._poison(exc)
-            raise
+        return [AssistantMessageSentenceChunk(s) for s in self._segmenter.flush()]
 
 
 class CleanStage(Poisonable):
@@ -121,15 +111,11 @@ class CleanStage(Poisonable):
             code_blocks=code_blocks, tables=tables, keep_tags=keep_tags, remove_emoji=remove_emoji
         )
 
+    @guarded
     def feed(self, chunk: ChatCompletionChunk, /) -> Sequence[ChatCompletionChunk]:
-        self._check()
         if type(chunk) is not AssistantMessageSentenceChunk:
             return (chunk,)
-        try:
-            text = self._cleaner.clean_segment(chunk.sentence).strip()
-        except Exception as exc:
-            self._poison(exc)
-            raise
+        text = self._cleaner.clean_segment(chunk.sentence).strip()
         return (AssistantMessageSentenceChunk(text),) if text else ()
 
     def flush(self) -> Sequence[ChatCompletionChunk]:

@@ -3,7 +3,7 @@
 A core is a synchronous state machine: ``feed(item)`` returns the outputs that item makes
 certain, ``flush()`` returns what remains at end of input. It never awaits, never reads the
 clock, never does I/O. A core that raised is poisoned: every later call fails fast with the
-same error, so a half-updated state is never used again (see :class:`Poisonable`).
+same error, so a half-updated state is never used again (see :func:`guarded`).
 
 Adjacent cores are fused into one (:class:`FusedCore`) so the built-in path pays one function
 call per stage per item rather than a channel hop and a task switch.
@@ -11,8 +11,9 @@ call per stage per item rather than a channel hop and a task switch.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol, TypeVar, runtime_checkable
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, Concatenate, NoReturn, ParamSpec, Protocol, TypeVar, cast, runtime_checkable
 
 from ._errors import PipelineError
 
@@ -40,8 +41,7 @@ class PoisonedCoreError(PipelineError):
 class Poisonable:
     """Mixin: remember the first error and refuse further work.
 
-    Subclasses call :meth:`_check` at the top of ``feed``/``flush`` and wrap the body in
-    ``try: ... except Exception as exc: self._poison(exc); raise``.
+    Decorate ``feed``/``flush`` with :func:`guarded`.
     """
 
     __slots__ = ("_poisoned",)
@@ -49,14 +49,46 @@ class Poisonable:
     def __init__(self) -> None:
         self._poisoned: BaseException | None = None
 
-    def _check(self) -> None:
-        if self._poisoned is not None:
-            raise PoisonedCoreError(
-                f"{type(self).__name__} already failed: {self._poisoned}"
-            ) from self._poisoned
 
-    def _poison(self, exc: BaseException) -> None:
-        self._poisoned = exc
+CoreT = TypeVar("CoreT", bound=Poisonable)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def guarded(method: Callable[Concatenate[CoreT, P], R]) -> Callable[Concatenate[CoreT, P], R]:
+    """Make a core method fail fast once the core is poisoned, and poison it on any error."""
+
+    def refuse(core: Poisonable, poisoned: BaseException) -> NoReturn:
+        name = type(core).__name__
+        raise PoisonedCoreError(f"{name} already failed: {poisoned}") from poisoned
+
+    # feed(item) runs once per item per stage: a wrapper of its exact arity avoids packing
+    # arguments on that path.
+    wrapper: Callable[..., R]
+    if method.__code__.co_argcount == 2:
+        feed = cast(Callable[[CoreT, object], R], method)
+
+        def wrapper(core: CoreT, item: object, /) -> R:
+            if core._poisoned is not None:
+                refuse(core, core._poisoned)
+            try:
+                return feed(core, item)
+            except Exception as exc:
+                core._poisoned = exc
+                raise
+
+    else:
+
+        def wrapper(core: CoreT, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            if core._poisoned is not None:
+                refuse(core, core._poisoned)
+            try:
+                return method(core, *args, **kwargs)
+            except Exception as exc:
+                core._poisoned = exc
+                raise
+
+    return functools.wraps(method)(wrapper)
 
 
 class FusedCore:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline._core import Poisonable
+from pipeline._core import Poisonable, guarded
 from pipeline._errors import ProtocolError, ProviderError, ServerError
 from pipeline._events import (
     Event,
@@ -223,27 +223,19 @@ class OpenAIStreamDecoder(Poisonable):
         self._calls: dict[tuple[int, int], tuple[int, str]] = {}
         self._last_index: dict[int, int] = {}
 
-    def feed(self, event: SSEEvent, /) -> list[Event]:
-        self._check()
-        try:
-            return self._feed(event)
-        except Exception as exc:
-            self._poison(exc)
-            raise
-
+    @guarded
     def flush(self) -> list[Event]:
-        self._check()
         if not self._finished:
             error = ProtocolError(
                 "the stream ended before the provider sent a finish_reason",
                 provider=self._provider,
             )
             error.retryable = True
-            self._poison(error)
             raise error
         return []
 
-    def _feed(self, event: SSEEvent) -> list[Event]:
+    @guarded
+    def feed(self, event: SSEEvent, /) -> list[Event]:
         data = event.data
         if data == "[DONE]":
             return []

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pipeline._core import Poisonable
+from pipeline._core import Poisonable, guarded
 from pipeline._events import (
     Event,
     Finish,
@@ -80,9 +80,9 @@ class ResponseAggregator(Poisonable):
         self._model: str | None = None
         self._response_id: str | None = None
 
+    @guarded
     def feed(self, event: Event, /) -> Sequence[Event]:
         """Record ``event``; return it unless it is held back for the end."""
-        self._check()
         if isinstance(event, TextDelta):
             self._choice(event.choice).text.append(event.text)
         elif isinstance(event, ToolCallReady):
@@ -110,9 +110,9 @@ class ResponseAggregator(Poisonable):
             self._response_id = event.response_id or self._response_id
         return (event,)
 
+    @guarded
     def flush(self) -> list[Event]:
         """End of stream: the finish reason, the usage, then the whole response."""
-        self._check()
         out: list[Event] = []
         finish = self._choices[0].finish
         if finish is not None:

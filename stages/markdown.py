@@ -68,6 +68,8 @@ import re
 from collections.abc import Collection
 from typing import Literal
 
+from pipeline._core import guarded
+
 from ._markdown_blocks import _M_TEXT, BlockCore
 from ._markdown_inline import _SPECIAL, _SPECIAL_EMOJI
 
@@ -122,41 +124,34 @@ class MarkdownCleaner(BlockCore):
 
     # -- public API -----------------------------------------------------------------------
 
+    @guarded
     def feed(self, text: str) -> list[str]:
         """Take one raw markdown delta; return the clean text it makes certain.
 
         Returns:
             At most one string: the newly certain clean text (none while all of it is held).
         """
-        self._check()
-        try:
-            if not text:
-                return []
-            if self._fast and self._special(text) is None:
-                # Mid-line plain text with nothing pending: it is final as it stands.
-                self._prev = text[-1]
-                self._nl_run = 0
-                return [text]
-            self._process(text)
-            if self._remove_emoji:
-                return self._take_holding()
-            return self._take()
-        except Exception as exc:
-            self._poison(exc)
-            raise
+        if not text:
+            return []
+        if self._fast and self._special(text) is None:
+            # Mid-line plain text with nothing pending: it is final as it stands.
+            self._prev = text[-1]
+            self._nl_run = 0
+            return [text]
+        self._process(text)
+        if self._remove_emoji:
+            return self._take_holding()
+        return self._take()
 
+    @guarded
     def flush(self) -> list[str]:
         """End of stream: return the clean text still held back, and reset."""
-        self._check()
-        try:
-            self._end_line()
-            out = self._take()
-            self._reset()
-            return out
-        except Exception as exc:
-            self._poison(exc)
-            raise
+        self._end_line()
+        out = self._take()
+        self._reset()
+        return out
 
+    @guarded
     def clean_segment(self, text: str) -> str:
         """Clean one whole sentence from the segmenter and return it at once.
 
@@ -173,25 +168,20 @@ class MarkdownCleaner(BlockCore):
             The clean text, stripped; empty when the segment was only markup (a rule, a
             dropped code block, a table delimiter row).
         """
-        self._check()
-        try:
-            if self._carry and _LIST_ITEM(text):
-                self._carry.clear()
-            if text:
-                self._process(text)
-            # Only a segment that ends in paragraph text carries its open emphasis on.
-            carrying = self._carrying = self._mode == _M_TEXT
-            self._end_line()
-            self._carrying = False
-            if not carrying:
-                self._carry.clear()
-            self._fast = False
-            out = "".join(self._out).strip()
-            self._out.clear()
-            return out
-        except Exception as exc:
-            self._poison(exc)
-            raise
+        if self._carry and _LIST_ITEM(text):
+            self._carry.clear()
+        if text:
+            self._process(text)
+        # Only a segment that ends in paragraph text carries its open emphasis on.
+        carrying = self._carrying = self._mode == _M_TEXT
+        self._end_line()
+        self._carrying = False
+        if not carrying:
+            self._carry.clear()
+        self._fast = False
+        out = "".join(self._out).strip()
+        self._out.clear()
+        return out
 
     # -- driver ---------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from pipeline._core import guarded
 from pipeline._errors import RequestValidationError
 
 from ._abbreviations import LANGUAGES, OTHER_HARD_MARKS, LanguageData, multilingual
@@ -145,51 +146,43 @@ class SentenceSegmenter(BoundaryRules):
 
     # -- public API -------------------------------------------------------------------------
 
+    @guarded
     def feed(self, text: str) -> list[str]:
         """Take one text delta; return the sentences whose end it makes certain.
 
         Raises:
             TypeError: ``text`` is not a string (a programming error upstream).
         """
-        self._check()
-        try:
-            if not isinstance(text, str):
-                raise TypeError(f"expected str, got {type(text).__name__}")
-            if not text:
-                return []
-            # Detach before appending so the string has a single reference and CPython can
-            # grow it in place: appends stay amortized O(len(text)), not O(len(buffer)).
-            buf = self._buf
-            self._buf = ""
-            buf += text
-            self._buf = buf
-            out: list[str] = []
-            self._scan(out, final=False)
-            return out
-        except Exception as exc:
-            self._poison(exc)
-            raise
+        if not isinstance(text, str):
+            raise TypeError(f"expected str, got {type(text).__name__}")
+        if not text:
+            return []
+        # Detach before appending so the string has a single reference and CPython can
+        # grow it in place: appends stay amortized O(len(text)), not O(len(buffer)).
+        buf = self._buf
+        self._buf = ""
+        buf += text
+        self._buf = buf
+        out: list[str] = []
+        self._scan(out, final=False)
+        return out
 
+    @guarded
     def flush(self) -> list[str]:
         """End of stream: return the sentences still held back, the last one unterminated."""
-        self._check()
-        try:
-            out: list[str] = []
-            self._scan(out, final=True)
-            self._emit(out, self._buf[self._start :])
-            self._buf = ""
-            self._pos = self._start = self._line = 0
-            self._stack.clear()
-            self._code = -1
-            self._fence = False
-            self._list = None
-            if self._pending is not None:
-                out.append(self._pending)
-                self._pending = None
-            return out
-        except Exception as exc:
-            self._poison(exc)
-            raise
+        out: list[str] = []
+        self._scan(out, final=True)
+        self._emit(out, self._buf[self._start :])
+        self._buf = ""
+        self._pos = self._start = self._line = 0
+        self._stack.clear()
+        self._code = -1
+        self._fence = False
+        self._list = None
+        if self._pending is not None:
+            out.append(self._pending)
+            self._pending = None
+        return out
 
     # -- scanning ---------------------------------------------------------------------------
 

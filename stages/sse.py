@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline._core import Poisonable
+from pipeline._core import Poisonable, guarded
 from pipeline._errors import ProtocolError
 
 DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
@@ -60,30 +60,19 @@ class SSEDecoder(Poisonable):
         self._id: str | None = None
         self._event_offset: int | None = None
 
-    def feed(self, chunk: bytes, /) -> list[SSEEvent]:
-        """Consume a slice of the body; return the events it completes."""
-        self._check()
-        try:
-            return self._feed(chunk)
-        except Exception as exc:
-            self._poison(exc)
-            raise
-
+    @guarded
     def flush(self) -> list[SSEEvent]:
         """End of body: dispatch an event left without its closing blank line."""
-        self._check()
-        try:
-            events: list[SSEEvent] = []
-            if self._buffer:
-                rest, self._buffer = self._buffer, b""
-                self._line(rest, self._buffer_offset, events)
-            self._dispatch(events)
-            return events
-        except Exception as exc:
-            self._poison(exc)
-            raise
+        events: list[SSEEvent] = []
+        if self._buffer:
+            rest, self._buffer = self._buffer, b""
+            self._line(rest, self._buffer_offset, events)
+        self._dispatch(events)
+        return events
 
-    def _feed(self, chunk: bytes) -> list[SSEEvent]:
+    @guarded
+    def feed(self, chunk: bytes, /) -> list[SSEEvent]:
+        """Consume a slice of the body; return the events it completes."""
         if self._skip_lf:
             self._skip_lf = False
             if chunk[:1] == b"\n":

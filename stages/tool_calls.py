@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline._core import Poisonable
+from pipeline._core import Poisonable, guarded
 from pipeline._errors import ToolCallArgumentsError
 from pipeline._events import (
     Event,
@@ -43,44 +43,36 @@ class ToolCallAssembler(Poisonable):
         self._provider = provider
         self._open: dict[tuple[int, int], _OpenCall] = {}
 
+    @guarded
     def feed(self, event: Event, /) -> Sequence[Event]:
         """Consume one event; return the events it releases."""
-        self._check()
-        try:
-            if isinstance(event, ToolCallArgumentsDelta):
-                call = self._open.get((event.choice, event.index))
-                if call is None:
-                    raise ToolCallArgumentsError(
-                        f"arguments for tool call {event.index} arrived before the call began",
-                        provider=self._provider,
-                        tool_name="?",
-                        raw_arguments=event.fragment,
-                    )
-                call.fragments.append(event.fragment)
-                return ()
-            if isinstance(event, ToolCallStarted):
-                key = (event.choice, event.index)
-                released = [self._complete(key)] if key in self._open else []
-                self._open[key] = _OpenCall(event)
-                return released
-            if isinstance(event, ToolCallEnded):
-                key = (event.choice, event.index)
-                return [self._complete(key)] if key in self._open else ()
-            if isinstance(event, Finish):
-                return [*self._complete_all(event.choice), event]
-            return (event,)
-        except Exception as exc:
-            self._poison(exc)
-            raise
+        if isinstance(event, ToolCallArgumentsDelta):
+            call = self._open.get((event.choice, event.index))
+            if call is None:
+                raise ToolCallArgumentsError(
+                    f"arguments for tool call {event.index} arrived before the call began",
+                    provider=self._provider,
+                    tool_name="?",
+                    raw_arguments=event.fragment,
+                )
+            call.fragments.append(event.fragment)
+            return ()
+        if isinstance(event, ToolCallStarted):
+            key = (event.choice, event.index)
+            released = [self._complete(key)] if key in self._open else []
+            self._open[key] = _OpenCall(event)
+            return released
+        if isinstance(event, ToolCallEnded):
+            key = (event.choice, event.index)
+            return [self._complete(key)] if key in self._open else ()
+        if isinstance(event, Finish):
+            return [*self._complete_all(event.choice), event]
+        return (event,)
 
+    @guarded
     def flush(self) -> list[Event]:
         """End of stream: complete every call still open, in index order."""
-        self._check()
-        try:
-            return [self._complete(key) for key in sorted(self._open)]
-        except Exception as exc:
-            self._poison(exc)
-            raise
+        return [self._complete(key) for key in sorted(self._open)]
 
     def _complete_all(self, choice: int) -> list[Event]:
         return [self._complete(key) for key in sorted(self._open) if key[0] == choice]

@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from pipeline import FusedCore, StageCore, fuse, open_stage_graph
-from pipeline._core import Poisonable, PoisonedCoreError
+from pipeline._core import Poisonable, PoisonedCoreError, guarded
 from pipeline._runtime import unwrap_single
 
 # ---------------------------------------------------------------- simple cores of our own
@@ -72,18 +72,14 @@ class Upper(Poisonable):
 
     __slots__ = ()
 
+    @guarded
     def feed(self, item: Any, /) -> Sequence[str]:
-        self._check()
-        try:
-            if not isinstance(item, str):
-                raise TypeError(f"not a string: {item!r}")
-            return (item.upper(),)
-        except Exception as exc:
-            self._poison(exc)
-            raise
+        if not isinstance(item, str):
+            raise TypeError(f"not a string: {item!r}")
+        return (item.upper(),)
 
+    @guarded
     def flush(self) -> Sequence[str]:
-        self._check()
         return ()
 
 
