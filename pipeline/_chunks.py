@@ -8,8 +8,7 @@ always keeps the raw text while sentences carry the cleaned one.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from typing import Literal
+from collections.abc import Sequence
 
 from stages.markdown import MarkdownCleaner
 from stages.sentences import SentenceSegmenter
@@ -58,24 +57,15 @@ class SentenceStage(Poisonable):
     """``content_delta`` chunks in, ``content_sentence`` chunks out; other chunks pass.
 
     The text is complete once the finish reason (or usage, or the response) arrives, so the
-    last sentence is released right before it.
+    last sentence is released right before it. Pass a configured ``segmenter`` for another
+    language, other marks or another minimum length.
     """
 
     __slots__ = ("_segmenter",)
 
-    def __init__(
-        self,
-        *,
-        language: str | None = None,
-        punctuation_marks: Sequence[str] | None = None,
-        min_sentence_length: int = 6,
-    ) -> None:
+    def __init__(self, segmenter: SentenceSegmenter | None = None) -> None:
         super().__init__()
-        self._segmenter = SentenceSegmenter(
-            language=language,
-            punctuation_marks=punctuation_marks,
-            min_sentence_length=min_sentence_length,
-        )
+        self._segmenter = segmenter or SentenceSegmenter()
 
     @guarded
     def feed(self, chunk: ChatCompletionChunk, /) -> Sequence[ChatCompletionChunk]:
@@ -93,23 +83,15 @@ class SentenceStage(Poisonable):
 class CleanStage(Poisonable):
     """``content_sentence`` chunks in, speakable ones out (markdown removed); others pass.
 
-    A sentence that cleans to nothing (a dropped code block, say) is not emitted.
+    A sentence that cleans to nothing (a dropped code block, say) is not emitted. Pass a
+    configured ``cleaner`` to read code blocks, drop tables, keep SSML tags or remove emoji.
     """
 
     __slots__ = ("_cleaner",)
 
-    def __init__(
-        self,
-        *,
-        code_blocks: Literal["drop", "read"] = "drop",
-        tables: Literal["drop", "read"] = "read",
-        keep_tags: Collection[str] = (),
-        remove_emoji: bool = False,
-    ) -> None:
+    def __init__(self, cleaner: MarkdownCleaner | None = None) -> None:
         super().__init__()
-        self._cleaner = MarkdownCleaner(
-            code_blocks=code_blocks, tables=tables, keep_tags=keep_tags, remove_emoji=remove_emoji
-        )
+        self._cleaner = cleaner or MarkdownCleaner()
 
     @guarded
     def feed(self, chunk: ChatCompletionChunk, /) -> Sequence[ChatCompletionChunk]:
@@ -128,13 +110,12 @@ def voice_stages(
     """The built-in chunk stages ``options`` asks for (none unless ``stream_sentences``)."""
     if not options.stream_sentences:
         return []
-    stages: list[StageCore[ChatCompletionChunk, ChatCompletionChunk]] = [
-        SentenceStage(
-            language=options.punctuation_language,
-            punctuation_marks=options.punctuation_marks,
-            min_sentence_length=options.min_sentence_length,
-        )
-    ]
+    segmenter = SentenceSegmenter(
+        language=options.punctuation_language,
+        punctuation_marks=options.punctuation_marks,
+        min_sentence_length=options.min_sentence_length,
+    )
+    stages: list[StageCore[ChatCompletionChunk, ChatCompletionChunk]] = [SentenceStage(segmenter)]
     if options.clean_sentences:
         stages.append(CleanStage())
     return stages

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -16,42 +18,33 @@ from stages.sentences import SentenceSegmenter
 from .conftest import GOLD
 
 
-def split(
-    text: str,
+def segment(
+    pieces: Iterable[str],
     *,
     language: str | None = None,
     min_len: int = 0,
     punctuation_marks: list[str] | None = None,
     clean_text: bool = False,
 ) -> list[str]:
-    """Whole text in one delta, then flush."""
+    """Feed ``pieces`` one by one, then flush."""
     seg = SentenceSegmenter(
         language=language,
         min_sentence_length=min_len,
         punctuation_marks=punctuation_marks,
         clean_text=clean_text,
     )
-    return seg.feed(text) + seg.flush()
-
-
-def by_char(
-    text: str,
-    *,
-    language: str | None = None,
-    min_len: int = 0,
-    punctuation_marks: list[str] | None = None,
-    clean_text: bool = False,
-) -> list[str]:
-    seg = SentenceSegmenter(
-        language=language,
-        min_sentence_length=min_len,
-        punctuation_marks=punctuation_marks,
-        clean_text=clean_text,
-    )
-    out: list[str] = []
-    for ch in text:
-        out.extend(seg.feed(ch))
+    out = [sentence for piece in pieces for sentence in seg.feed(piece)]
     return out + seg.flush()
+
+
+def split(text: str, **options: Any) -> list[str]:
+    """Whole text in one delta, then flush."""
+    return segment([text], **options)
+
+
+def by_char(text: str, **options: Any) -> list[str]:
+    """One character per delta."""
+    return segment(text, **options)
 
 
 def both(text: str, **kwargs: object) -> list[str]:
@@ -379,21 +372,13 @@ def _chunks(text: str, cuts: list[int]) -> list[str]:
     return pieces
 
 
-def _run(pieces: list[str], min_len: int) -> list[str]:
-    seg = SentenceSegmenter(min_sentence_length=min_len)
-    out: list[str] = []
-    for piece in pieces:
-        out.extend(seg.feed(piece))
-    return out + seg.flush()
-
-
 @settings(max_examples=300, deadline=None)
 @given(_TEXT, st.lists(st.integers(min_value=0), max_size=12), st.sampled_from([0, 6]))
 def test_no_loss_no_duplication_and_split_invariance(
     text: str, cuts: list[int], min_len: int
 ) -> None:
-    whole = _run([text], min_len)
-    pieces = _run(_chunks(text, cuts), min_len)
+    whole = segment([text], min_len=min_len)
+    pieces = segment(_chunks(text, cuts), min_len=min_len)
     assert pieces == whole
     assert _visible("".join(whole)) == _visible(text)
     assert all(s and s == s.strip() for s in whole)
