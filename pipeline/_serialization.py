@@ -30,14 +30,16 @@ def serialize_conversation(conversation: ConversationHistory) -> list[dict[str, 
         RequestValidationError: An entry is not a message; ``problems`` names each one.
     """
     if not isinstance(conversation, list | tuple):
-        raise RequestValidationError([f"conversation: expected list, got {describe(conversation)}"])
+        raise RequestValidationError(
+            [f"conversation: expected list, got {describe(conversation)}"], subject="conversation"
+        )
     problems = [
         f"[{i}]: expected a message, got {describe(message)}"
         for i, message in enumerate(conversation)
         if not isinstance(message, MESSAGE_TYPES)
     ]
     if problems:
-        raise RequestValidationError(problems)
+        raise RequestValidationError(problems, subject="conversation")
     return [converter.unstructure(message) for message in conversation]
 
 
@@ -57,4 +59,4 @@ def deserialize_conversation(
     except Exception as exc:  # Broad on purpose: whatever a hook raised becomes a problem.
         problems = problems_of(exc, "", root="conversation")
     # Raised outside the handler so the cattrs exceptions are not chained onto ours.
-    raise RequestValidationError(problems)
+    raise RequestValidationError(problems, subject="conversation")

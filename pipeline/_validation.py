@@ -84,27 +84,31 @@ def to_stream_options(data: StreamOptions | Mapping[str, Any] | None) -> StreamO
     if data is None:
         return StreamOptions()
     problems: list[str] = []
-    fields = _Fields.structure(data, StreamOptions, "", problems, required=())
+    fields = _Fields.structure(data, StreamOptions, "stream_options", problems, required=())
     if fields is None:
-        raise RequestValidationError(problems)
+        raise RequestValidationError(problems, subject="stream options")
     length = fields.get("min_sentence_length")
     if isinstance(length, int) and length < 0:
-        problems.append("min_sentence_length: must be >= 0")
+        problems.append("stream_options.min_sentence_length: must be >= 0")
     marks = fields.get("punctuation_marks")
     if marks is not None:
         if not marks:
-            problems.append("punctuation_marks: must not be empty (None means the defaults)")
+            problems.append(
+                "stream_options.punctuation_marks: must not be empty (None means the defaults)"
+            )
         problems += [
-            f"punctuation_marks[{i}]: must not be empty" for i, m in enumerate(marks) if not m
+            f"stream_options.punctuation_marks[{i}]: must not be empty"
+            for i, m in enumerate(marks)
+            if not m
         ]
     language = fields.get("punctuation_language")
     if language is not None and language not in PUNCTUATION_LANGUAGES:
         problems.append(
-            f"punctuation_language: {describe(language)} is not one of "
+            f"stream_options.punctuation_language: {describe(language)} is not one of "
             + ", ".join(PUNCTUATION_LANGUAGES)
         )
     if problems:
-        raise RequestValidationError(problems)
+        raise RequestValidationError(problems, subject="stream options")
     return StreamOptions(**fields.values)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pipeline._errors import RequestValidationError
+from pipeline._serialization import deserialize_conversation
 from pipeline._types import (
     AssistantMessage,
     CacheBreakpoint,
@@ -554,19 +555,29 @@ def test_stream_options_default_dict_and_typed() -> None:
     [
         (
             {"punctuation_language": "nl"},
-            "punctuation_language: 'nl' is not one of en, zh, ko, ja, es, fr, it, de",
+            "stream_options.punctuation_language: 'nl' is not one of "
+            "en, zh, ko, ja, es, fr, it, de",
         ),
-        ({"min_sentence_length": -1}, "min_sentence_length: must be >= 0"),
-        ({"min_sentence_length": "6"}, "min_sentence_length: expected int, got '6'"),
-        ({"punctuation_marks": [".", ""]}, "punctuation_marks[1]: must not be empty"),
-        ({"punctuation_marks": ["."], "sentences": True}, "sentences: unknown field"),
-        ({"punctuation_marks": [".", 3]}, "punctuation_marks[1]: expected str, got 3"),
-        ({"punctuation_marks": "."}, "punctuation_marks: expected list, got '.'"),
+        ({"min_sentence_length": -1}, "stream_options.min_sentence_length: must be >= 0"),
+        ({"min_sentence_length": "6"}, "stream_options.min_sentence_length: expected int, got '6'"),
+        (
+            {"punctuation_marks": [".", ""]},
+            "stream_options.punctuation_marks[1]: must not be empty",
+        ),
+        (
+            {"punctuation_marks": ["."], "sentences": True},
+            "stream_options.sentences: unknown field",
+        ),
+        (
+            {"punctuation_marks": [".", 3]},
+            "stream_options.punctuation_marks[1]: expected str, got 3",
+        ),
+        ({"punctuation_marks": "."}, "stream_options.punctuation_marks: expected list, got '.'"),
         (
             {"punctuation_marks": []},
-            "punctuation_marks: must not be empty (None means the defaults)",
+            "stream_options.punctuation_marks: must not be empty (None means the defaults)",
         ),
-        ({"stream_sentences": 1}, "stream_sentences: expected bool, got 1"),
+        ({"stream_sentences": 1}, "stream_options.stream_sentences: expected bool, got 1"),
         ("fast", "stream_options: expected dict or StreamOptions, got 'fast'"),
     ],
 )
@@ -577,8 +588,17 @@ def test_stream_option_rules(data: Any, expected: str) -> None:
 def test_stream_options_report_every_problem_and_typed_input_alike() -> None:
     typed = StreamOptions(min_sentence_length=-1, punctuation_language="xx")
     expected = [
-        "min_sentence_length: must be >= 0",
-        "punctuation_language: 'xx' is not one of en, zh, ko, ja, es, fr, it, de",
+        "stream_options.min_sentence_length: must be >= 0",
+        "stream_options.punctuation_language: 'xx' is not one of en, zh, ko, ja, es, fr, it, de",
     ]
     assert stream_problems(typed) == expected
     assert stream_problems({"min_sentence_length": -1, "punctuation_language": "xx"}) == expected
+
+
+def test_the_message_header_names_what_was_invalid() -> None:
+    with pytest.raises(RequestValidationError, match=r"^invalid stream options:\n"):
+        to_stream_options({"min_sentence_length": -1})
+    with pytest.raises(RequestValidationError, match=r"^invalid conversation \(2 problems\):\n"):
+        deserialize_conversation([{"role": "robot"}, {"role": "user"}])
+    with pytest.raises(RequestValidationError, match=r"^invalid request:\n"):
+        to_request({"provider": "openai", "model": "m", "messages": []})
