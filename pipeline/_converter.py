@@ -12,9 +12,11 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints, is_typeddict
+from urllib.parse import urlsplit
 
 from cattrs import BaseConverter, Converter
 from cattrs.cols import list_structure_factory
@@ -28,7 +30,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
-from ._secrets import SECRET_KWARGS
+from ._secrets import SECRET_KWARGS, looks_like_secret, redact, scrub
 from ._types import (
     AssistantMessage,
     CompletionsProvider,
@@ -57,6 +59,7 @@ _TOOL_CHOICE_TYPES = (ToolChoice, ToolChoice | None)
 # Fields whose values are never shown, wherever they sit in a path.
 _SECRET_NAMES = SECRET_KWARGS | {"api_key"}
 _MAX_SHOWN = 40
+_MAX_INT_BITS = 128
 
 
 class Invalid(ValueError):
@@ -76,12 +79,29 @@ class Invalid(ValueError):
 
 
 def describe(value: Any, *, secret: bool = False) -> str:
-    """A short, safe rendering of a rejected value: scalars by repr, the rest by type name."""
+    """A short, safe rendering of a rejected value: scalars by repr, the rest by type name.
+
+    A string that looks like a credential is redacted (``'sk-…1234'``) even where no secret
+    was expected: a key pasted into the wrong field must not reach an error message.
+    """
     if secret or not isinstance(value, str | int | float | bool | None):
         return type(value).__name__
-    if isinstance(value, str) and len(value) > _MAX_SHOWN:
-        return repr(value[: _MAX_SHOWN - 1] + "…")
+    if isinstance(value, str):
+        if looks_like_secret(value):
+            return redact(value)
+        if len(value) > _MAX_SHOWN:
+            return repr(value[: _MAX_SHOWN - 1] + "…")
+    if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+        # repr() of a huge int is long, and past 4300 digits it raises.
+        return f"an int of ~{int(value.bit_length() * math.log10(2)) + 1} digits"
     return repr(value)
+
+
+def name_of(key: Any) -> str:
+    """A mapping key as shown in a path: as text, unless it looks like a secret."""
+    if isinstance(key, str):
+        return redact(key) if looks_like_secret(key) else key
+    return describe(key)
 
 
 def join(path: str, name: str) -> str:
@@ -115,7 +135,9 @@ def problems_of(exc: BaseException, path: str, *, root: str = "value") -> list[s
         for sub in exc.exceptions:
             note = _note(sub, AttributeValidationNote)
             if isinstance(sub, ForbiddenExtraKeysError):
-                found += [f"{join(path, str(k))}: unknown field" for k in sorted(sub.extra_fields)]
+                # Keys of mixed types do not sort among themselves; their text does.
+                extra = sorted(sub.extra_fields, key=str)
+                found += [f"{join(path, name_of(k))}: unknown field" for k in extra]
             elif note is None:
                 found += problems_of(sub, path, root=root)
             elif isinstance(sub, KeyError) and sub.args == (note.name,):
@@ -136,7 +158,7 @@ def problems_of(exc: BaseException, path: str, *, root: str = "value") -> list[s
     if isinstance(exc, Invalid):
         return [f"{shown}: {exc.render(secret=is_secret(path))}"]
     # An exception no hook of ours raised: still name the place, never a secret's value.
-    detail = type(exc).__name__ if is_secret(path) else str(exc) or type(exc).__name__
+    detail = type(exc).__name__ if is_secret(path) else scrub(str(exc)) or type(exc).__name__
     return [f"{shown}: invalid ({detail})"]
 
 
@@ -178,7 +200,10 @@ def _structure_int(value: Any, _: Any) -> int:
 def _structure_float(value: Any, _: Any) -> float:
     # An int is a fine float (temperature 0 or 1); a bool is not.
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            raise Invalid("{value} is too large for a float", value) from None
     raise Invalid("expected float, got {value}", value)
 
 
@@ -286,12 +311,12 @@ def _structure_provider_kwargs(value: Any, _: Any) -> dict[str, dict[str, Any]]:
     errors: list[tuple[str, Exception]] = []
     for key, options in value.items():
         if key not in hints:
-            errors.append((str(key), Invalid("unknown provider")))
+            errors.append((name_of(key), Invalid("unknown provider")))
             continue
         try:
             _check_typed_dict(options, hints[key])
         except (Invalid, BaseValidationError) as exc:
-            errors.append((str(key), exc))
+            errors.append((key, exc))
             continue
         result[str(key)] = dict(options)
     if errors:
@@ -312,10 +337,20 @@ def _check_typed_dict(value: Any, cl: Any) -> None:
                 _check_typed_dict(item, hints[key])
             else:
                 converter.structure(item, hints[key])
+            if key == "base_url" and not _is_http_url(item):
+                raise Invalid("{value} is not an http(s) URL", item)
         except (Invalid, BaseValidationError) as exc:
             errors.append((key, exc))
     if errors:
         raise _group(cl, errors)
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
 # ---------------------------------------------------------------- unstructuring

@@ -17,21 +17,38 @@ Whose fault it is decides where an error sits::
 
 Errors raised before any I/O (validation, configuration) name the field path. Provider errors
 carry ``provider``, ``status_code``, ``retryable``, ``retry_after`` and the provider's message;
-none of them ever holds an API key. An error raised after some output was handed to the caller
-carries what was received so far as ``partial_response``.
+none of them ever holds an API key (a key-like token in a message is redacted to ``sk-…1234``).
+An error raised after some output was handed to the caller carries what was received so far as
+``partial_response``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from ._secrets import scrub
 
 if TYPE_CHECKING:
     from ._types import ChatCompletionResponse
 
 
 class PipelineError(Exception):
-    """Base class of every error this library raises on purpose."""
+    """Base class of every error this library raises on purpose.
+
+    Every error survives ``pickle`` and ``copy`` with all its attributes (a process pool or a
+    task queue moves them between processes), without running ``__init__`` again.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
+
+
+def _restore(cls: type[PipelineError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class RequestValidationError(PipelineError, ValueError):
@@ -48,7 +65,13 @@ class RequestValidationError(PipelineError, ValueError):
 
 
 class ConfigurationError(PipelineError):
-    """The environment does not allow the request: a missing API key, an unknown provider."""
+    """The environment does not allow the request: a missing API key, an unknown provider.
+
+    A token in the message that looks like a key is redacted (``sk-…1234``).
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(scrub(message))
 
 
 class ProviderError(PipelineError):
@@ -76,7 +99,9 @@ class ProviderError(PipelineError):
         error_code: str | None = None,
         request_id: str | None = None,
     ) -> None:
-        super().__init__(message)
+        # The message may quote a transport error, and h11 quotes a bad header value whole:
+        # a token that looks like a key is redacted. ``provider_message`` stays verbatim.
+        super().__init__(scrub(message))
         self.provider = provider
         self.status_code = status_code
         self.retryable = retryable

@@ -27,17 +27,24 @@ def serialize_conversation(conversation: ConversationHistory) -> list[dict[str, 
         ``json.dumps`` whenever tool arguments and results are JSON values.
 
     Raises:
-        RequestValidationError: An entry is not a message; ``problems`` names each one.
+        RequestValidationError: An entry is not a message, or holds a value that could not be
+            read back (a ``str`` content that is not a string, a tool result that is not a
+            dict, ...); ``problems`` names each one, e.g. ``"[1].content: ..."``.
     """
     if not isinstance(conversation, list | tuple):
         raise RequestValidationError(
             [f"conversation: expected list, got {describe(conversation)}"], subject="conversation"
         )
-    problems = [
-        f"[{i}]: expected a message, got {describe(message)}"
-        for i, message in enumerate(conversation)
-        if not isinstance(message, MESSAGE_TYPES)
-    ]
+    problems: list[str] = []
+    for i, message in enumerate(conversation):
+        if not isinstance(message, MESSAGE_TYPES):
+            problems.append(f"[{i}]: expected a message, got {describe(message)}")
+            continue
+        # Checked by the rules that read it back, so what is stored can always be read.
+        try:
+            converter.structure(message, type(message))
+        except Exception as exc:  # Broad on purpose: whatever a hook raised becomes a problem.
+            problems += problems_of(exc, f"[{i}]")
     if problems:
         raise RequestValidationError(problems, subject="conversation")
     return [converter.unstructure(message) for message in conversation]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, TypeAlias, TypedDict
 
-from ._secrets import redact, redact_provider_kwargs
+from ._secrets import redact, redact_provider_kwargs, safe_repr
 
 
 class CompletionsProvider(StrEnum):
@@ -290,6 +290,9 @@ def _redacted_repr(obj: ChatCompletionRequest | FallbackRequest) -> str:
             shown = redact(value)
         elif name == "provider_kwargs":
             shown = redact_provider_kwargs(value)
+        elif type(value) is str:
+            # A key pasted into the wrong field (``model``, ``provider``) is hidden too.
+            shown = safe_repr(value)
         else:
             shown = repr(value)
         parts.append(f"{name}={shown}")

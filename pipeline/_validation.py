@@ -15,10 +15,11 @@ never reported twice, nor does it cause a false second one.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from ._converter import converter, describe, join, problems_of, type_hints
+from ._converter import converter, describe, join, name_of, problems_of, type_hints
 from ._errors import RequestValidationError
 from ._types import (
     AssistantMessage,
@@ -155,7 +156,9 @@ class _Fields:
         hints = type_hints(target)
         names = [f.name for f in dataclasses.fields(target)]
         fields = cls(path)
-        problems += [f"{join(path, str(key))}: unknown field" for key in data if key not in hints]
+        problems += [
+            f"{join(path, name_of(key))}: unknown field" for key in data if key not in hints
+        ]
         for name in names:
             if name not in data:
                 if name in required:
@@ -197,15 +200,22 @@ def _fallbacks(request: _Fields, problems: list[str]) -> list[FallbackRequest] |
 def _check_request(fields: _Fields, problems: list[str], inherited: _Fields | None = None) -> None:
     """Pass 2 for a request, or (with ``inherited``, the request) for one of its fallbacks."""
     at = fields.at
-    if fields.get("api_key") == "":
+    api_key = fields.get("api_key")
+    if api_key == "":
         problems.append(f"{at('api_key')}: must not be empty (leave it out to use the env var)")
+    elif api_key is not None and not _is_header_safe(api_key):
+        # A stray newline would otherwise fail in the HTTP layer, whose error quotes the
+        # whole header value: the key.
+        problems.append(
+            f"{at('api_key')}: must hold only printable ASCII, no spaces or line breaks"
+        )
     if fields.get("model") == "":
         problems.append(f"{at('model')}: must not be empty")
     messages: list[Message] | None = fields.get("messages")
     if messages is not None:
         if not messages:
             problems.append(f"{at('messages')}: must not be empty")
-        problems += _unanswered_tool_results(messages, at("messages"))
+        problems += _message_problems(messages, at("messages"))
     tools: list[ToolDefinition] | None = fields.get("tools")
     if tools is not None:
         problems += _tool_name_problems(tools, at("tools"))
@@ -253,6 +263,15 @@ def _check_across_fields(fields: _Fields, problems: list[str], inherited: _Field
             "none, required nor the name of a defined tool"
         )
 
+    if (
+        choice.valid
+        and tools.valid
+        and choice.value == "required"
+        and not tools.value
+        and (choice.own or tools.own)
+    ):
+        problems.append(f"{at('tool_choice')}: 'required'{choice.origin} needs at least one tool")
+
     messages = resolve("messages")
     if messages.valid and tools.valid and (messages.own or tools.own):
         count = _count_breakpoints(messages.value or [], tools.value or [])
@@ -279,12 +298,30 @@ class _Resolved:
         return self.valid and other.valid and self.value is not None and other.value is not None
 
 
-def _unanswered_tool_results(messages: list[Message], path: str) -> list[str]:
+def _is_header_safe(text: str) -> bool:
+    return all("!" <= c <= "~" for c in text)
+
+
+def _message_problems(messages: list[Message], path: str) -> list[str]:
+    """Assistant messages that say something, with distinct call ids, answered later on."""
     problems = []
     called: set[str] = set()
     for i, message in enumerate(messages):
         if isinstance(message, AssistantMessage):
-            called.update(call.id for call in message.tool_calls or ())
+            if message.content is None and not message.tool_calls and message.refusal is None:
+                problems.append(
+                    f"{path}[{i}]: assistant message has neither content nor tool calls"
+                )
+            ids: set[str] = set()
+            for j, call in enumerate(message.tool_calls or ()):
+                if not call.id:
+                    problems.append(f"{path}[{i}].tool_calls[{j}].id: must not be empty")
+                elif call.id in ids:
+                    problems.append(
+                        f"{path}[{i}].tool_calls[{j}].id: {describe(call.id)} is used twice"
+                    )
+                ids.add(call.id)
+            called |= ids
         elif isinstance(message, ToolResultMessage) and message.tool_call_id not in called:
             problems.append(
                 f"{path}[{i}].tool_call_id: {describe(message.tool_call_id)} "
@@ -310,10 +347,15 @@ def _retry_problems(retry: RetryConfiguration, path: str) -> list[str]:
     problems = []
     if retry.max_retries < 0:
         problems.append(f"{path}.max_retries: must be >= 0")
+    # ``not x >= 0`` rejects NaN as well; an infinite delay would wait forever.
     if not retry.retry_delay >= 0:
         problems.append(f"{path}.retry_delay: must be >= 0")
+    elif math.isinf(retry.retry_delay):
+        problems.append(f"{path}.retry_delay: must be finite")
     if not retry.backoff_multiplier >= 1:
         problems.append(f"{path}.backoff_multiplier: must be >= 1")
+    elif math.isinf(retry.backoff_multiplier):
+        problems.append(f"{path}.backoff_multiplier: must be finite")
     return problems
 
 
