@@ -80,6 +80,12 @@ def resolve_api_key(request_key: str | None, env_var: str, provider: str) -> str
             f"no API key for {provider}: set api_key on the request or the {env_var} "
             "environment variable"
         )
+    if not all("!" <= c <= "~" for c in key):
+        # Such a key would make h11 refuse the header and echo it in the error.
+        source = "api_key" if request_key else env_var
+        raise ConfigurationError(
+            f"the {provider} API key in {source} holds whitespace or non-ASCII"
+        )
     return key
 
 

@@ -256,3 +256,12 @@ def test_dashscope_settings() -> None:
 def test_providers_not_yet_available_say_so() -> None:
     with pytest.raises(ConfigurationError, match="'anthropic' is not available"):
         codec_for("anthropic")
+
+
+def test_a_key_from_the_environment_with_a_line_break_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-0123456789abcdef\n")
+    with pytest.raises(ConfigurationError, match="OPENAI_API_KEY holds whitespace") as info:
+        OpenAICodec().build_request(request(api_key=None), stream=True)
+    assert "0123456789abcdef" not in str(info.value)
