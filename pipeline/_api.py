@@ -88,7 +88,8 @@ async def generate_chat_completion(
             error = translate_failure(exc, attempt.codec.provider.value)
             delay = plan.after_failure(error)
             if delay is None:
-                raise plan.final_error() from None
+                final = plan.final_error()
+                raise final from final.__cause__  # a transport error keeps its httpx cause
         await anyio.sleep(delay)
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import httpx
 import sniffio
 
-from ._errors import ProviderConnectionError
+from ._errors import ProtocolError, ProviderConnectionError, ProviderError
 
 CONNECTIONS_PER_SHARD = 64
 MAX_SHARDS = 32
@@ -70,7 +70,7 @@ _pools: weakref.WeakKeyDictionary[object, dict[tuple[str, bool], _Pool]] = (
 )
 
 
-def _loop_key() -> object:
+def loop_key() -> object:
     if sniffio.current_async_library() == "trio":
         import trio
 
@@ -88,7 +88,7 @@ def acquire_client(url: str, *, http2: bool = False) -> _Shard:
 
     The caller must hand it back with :func:`release_client` when its request is done.
     """
-    pools = _pools.setdefault(_loop_key(), {})
+    pools = _pools.setdefault(loop_key(), {})
     key = (_origin(url), http2)
     pool = pools.get(key)
     if pool is None:
@@ -107,18 +107,30 @@ async def aclose_http_clients() -> None:
     keep-alive socket outlives the loop. Clients are recreated on next use. Safe to cancel:
     the remaining clients are then closed by the garbage collector.
     """
-    pools = _pools.pop(_loop_key(), {})
+    pools = _pools.pop(loop_key(), {})
     for pool in pools.values():
         for shard in pool.shards:
             await shard.client.aclose()
 
 
-def transport_error(exc: BaseException, *, provider: str) -> ProviderConnectionError | None:
-    """The one place where transport failures become library errors (``None``: not one)."""
+def transport_error(exc: BaseException, *, provider: str) -> ProviderError | None:
+    """The one place where transport failures become library errors (``None``: not one).
+
+    Every ``httpx.RequestError`` becomes a typed error: connection failures and timeouts a
+    retryable :class:`ProviderConnectionError`, a body that cannot be decoded (a broken
+    ``content-encoding``) a :class:`ProtocolError`.
+    """
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         kind = "timed out"
     elif isinstance(exc, httpx.TransportError):
         kind = "failed"
+    elif isinstance(exc, httpx.RequestError):
+        detail = str(exc) or type(exc).__name__
+        protocol = ProtocolError(
+            f"{provider} sent a body that cannot be decoded: {detail}", provider=provider
+        )
+        protocol.__cause__ = exc
+        return protocol
     else:
         return None
     detail = str(exc) or type(exc).__name__

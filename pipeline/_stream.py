@@ -27,7 +27,6 @@ from typing import Any
 
 import anyio
 import httpx
-import sniffio
 
 from providers import ProviderCodec, codec_for
 from providers._base import HTTPRequestSpec
@@ -38,7 +37,7 @@ from stages.tool_calls import ToolCallAssembler
 from ._chunks import ChunkMapper
 from ._core import FusedCore, StageCore
 from ._errors import ProviderConnectionError, ProviderError
-from ._http import _Shard, acquire_client, release_client, transport_error
+from ._http import _Shard, acquire_client, loop_key, release_client, transport_error
 from ._supervisor import AttemptPlan, PlannedAttempt
 from ._types import ChatCompletionChunk, ChatCompletionRequest, RetryConfiguration
 
@@ -46,9 +45,23 @@ ChunkStage = StageCore[ChatCompletionChunk, ChatCompletionChunk]
 
 
 class _Exchange:
-    """One open HTTP response and the cores decoding it."""
+    """One open HTTP response and the cores decoding it.
 
-    __slots__ = ("aggregator", "body", "core", "deadline", "provider", "response", "shard")
+    ``owner`` is the event loop (asyncio) or run token (trio) the response belongs to: a
+    dropped stream is closed there, whichever thread or loop the garbage collector runs on.
+    """
+
+    __slots__ = (
+        "aggregator",
+        "body",
+        "closed",
+        "core",
+        "deadline",
+        "owner",
+        "provider",
+        "response",
+        "shard",
+    )
 
     def __init__(
         self,
@@ -67,14 +80,26 @@ class _Exchange:
         self.provider = provider
         self.deadline = deadline
         self.body = response.aiter_bytes()
+        self.owner = loop_key()
+        self.closed = False
 
     async def aclose(self) -> None:
-        with anyio.CancelScope(shield=True):
-            try:
+        """Close the response and hand the shard back, once; never raises but cancellation.
+
+        Another task may be reading the body when this runs (``aclose`` on the stream from
+        elsewhere); that read then fails, and the stream ends it quietly.
+        """
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            with anyio.CancelScope(shield=True):
                 await self.response.aclose()
                 await _wind_down(self.body)
-            finally:
-                release_client(self.shard)
+        except Exception:  # pragma: no cover - closing a socket that is being discarded
+            pass
+        finally:
+            release_client(self.shard)
 
 
 async def _wind_down(body: AsyncIterator[bytes]) -> None:
@@ -158,6 +183,7 @@ class ChatCompletionStream:
         self._committed = False
         self._done = False
         self._delay = 0.0
+        self._waiting: anyio.CancelScope | None = None  # around a retry wait and a connect
 
     # ---------------------------------------------------------------- protocol
 
@@ -184,9 +210,16 @@ class ChatCompletionStream:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop the stream and close its HTTP response. Idempotent; safe under cancellation."""
+        """Stop the stream and close its HTTP response. Idempotent; safe under cancellation.
+
+        Another task may call it while one iterates: a retry wait or a connection in progress
+        is cancelled, a read in progress fails, and the iterating task sees the stream end.
+        """
         self._done = True
         self._pending.clear()
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            waiting.cancel()
         exchange, self._exchange = self._exchange, None
         if exchange is not None:
             await exchange.aclose()
@@ -211,7 +244,11 @@ class ChatCompletionStream:
                 else:
                     with anyio.fail_after(max(0.0, exchange.deadline - anyio.current_time())):
                         data = await exchange.body.__anext__()
+                if exchange.closed:  # closed by another task while this one was reading
+                    return
             except StopAsyncIteration:
+                if exchange.closed:  # another task closed it and finished the body
+                    return
                 self._hand_on(exchange.core.flush(), end=True)
                 self._done = True
                 self._exchange = None
@@ -219,10 +256,18 @@ class ChatCompletionStream:
                 return
             self._hand_on(exchange.core.feed(data), end=False)
         except BaseException as exc:
+            if exchange.closed and isinstance(exc, Exception):
+                return  # the read failed because another task closed the stream: its end
             await self._failed(exc, exchange)
 
     def _hand_on(self, chunks: Sequence[ChatCompletionChunk], *, end: bool) -> None:
-        """Pass an attempt's output on; the first chunk is the commit point."""
+        """Pass an attempt's output on; the first chunk is the commit point.
+
+        The commit comes first: an error of a chunk stage is the stream's, not the attempt's,
+        so it is never retried nor sent to a fallback.
+        """
+        if chunks:
+            self._committed = True
         after = self._after_commit
         if after is None:
             self._pending.extend(chunks)
@@ -231,13 +276,25 @@ class ChatCompletionStream:
                 self._pending.extend(after.feed(chunk))
             if end:
                 self._pending.extend(after.flush())
-        if chunks:
-            self._committed = True
 
     async def _open(self) -> None:
+        scope = self._waiting = anyio.CancelScope()
+        try:
+            with scope:  # cancelled only by aclose() from another task: the stream then ends
+                await self._connect()
+        finally:
+            self._waiting = None
+
+    async def _connect(self) -> None:
         if self._delay:
             delay, self._delay = self._delay, 0.0
-            await anyio.sleep(delay)
+            try:
+                await anyio.sleep(delay)
+            except BaseException:
+                self._done = True  # cancelled while waiting to retry: the stream is over
+                raise
+            if self._done:  # closed by another task during the wait
+                return
         attempt = self._plan.current
         codec = attempt.codec
         deadline = deadline_after(attempt.request.timeout)
@@ -245,7 +302,14 @@ class ChatCompletionStream:
             with anyio.fail_after(remaining(deadline)):
                 response, shard = await send_request(attempt.spec, codec, stream=True)
         except BaseException as exc:
+            if self._done and isinstance(exc, Exception):
+                return  # closed by another task while connecting
             await self._failed(exc, None)
+            return
+        if self._done:  # closed by another task while connecting
+            with anyio.CancelScope(shield=True):
+                await response.aclose()
+            release_client(shard)
             return
         aggregator = ResponseAggregator(provider=codec.provider)
         core = FusedCore(
@@ -285,7 +349,8 @@ class ChatCompletionStream:
         delay = self._plan.after_failure(error)
         if delay is None:
             self._done = True
-            raise self._plan.final_error() from None
+            final = self._plan.final_error()
+            raise final from final.__cause__  # a transport error keeps its httpx cause
         self._delay = delay
 
 
@@ -307,20 +372,39 @@ def remaining(deadline: float | None) -> float | None:
     return None if deadline is None else max(0.0, deadline - anyio.current_time())
 
 
-_background: set[Any] = set()
+_background: set[asyncio.Task[None]] = set()
 
 
 def _close_in_background(exchange: _Exchange) -> None:
-    """Close a dropped stream's response soon, from the event loop that owns it."""
-    try:
-        library = sniffio.current_async_library()
-    except sniffio.AsyncLibraryNotFoundError:
-        return  # no loop: the transport is already unusable and the GC reclaims the socket
-    if library == "trio":
-        import trio
+    """Close a dropped stream's response soon, on the event loop that owns it.
 
+    The garbage collector may run this anywhere: in a task, in a loop callback, in a worker
+    thread, under another event loop. The close is therefore always scheduled thread-safely
+    on the owner; if the owner has finished, its sockets are gone and only the count is
+    handed back.
+    """
+    owner = exchange.owner
+    try:
+        if isinstance(owner, asyncio.AbstractEventLoop):
+            owner.call_soon_threadsafe(_start_asyncio_close, owner, exchange)
+        else:
+            owner.run_sync_soon(_start_trio_close, exchange)  # type: ignore[attr-defined]
+    except RuntimeError:  # the loop is closed, or the trio run has finished
+        exchange.closed = True
+        release_client(exchange.shard)
+
+
+def _start_asyncio_close(loop: asyncio.AbstractEventLoop, exchange: _Exchange) -> None:
+    task = loop.create_task(exchange.aclose())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+def _start_trio_close(exchange: _Exchange) -> None:
+    import trio
+
+    try:
         trio.lowlevel.spawn_system_task(exchange.aclose, name="close dropped stream")
-    else:
-        task = asyncio.get_running_loop().create_task(exchange.aclose())
-        _background.add(task)
-        task.add_done_callback(_background.discard)
+    except RuntimeError:  # pragma: no cover - the run is ending: its sockets go with it
+        exchange.closed = True
+        release_client(exchange.shard)

@@ -108,5 +108,8 @@ def _delay(retry: RetryConfiguration, retries_done: int, error: BaseException) -
     asked = error.retry_after if isinstance(error, ProviderError) else None
     if asked is not None:
         return asked if asked <= MAX_RETRY_AFTER else None
-    backoff = retry.retry_delay * retry.backoff_multiplier**retries_done
-    return min(backoff, MAX_BACKOFF) * random.uniform(0.75, 1.0)
+    try:
+        backoff = min(retry.retry_delay * retry.backoff_multiplier**retries_done, MAX_BACKOFF)
+    except OverflowError:  # a long retry budget: the multiplier's power leaves the floats
+        backoff = MAX_BACKOFF
+    return backoff * random.uniform(0.75, 1.0)
