@@ -107,6 +107,9 @@ class OpenAICodec:
             "content-type": "application/json",
             "accept": "text/event-stream" if stream else "application/json",
         }
+        if stream:
+            # A compressor may hold tokens back to fill its blocks: latency a voice agent hears.
+            headers["accept-encoding"] = "identity"
         return HTTPRequestSpec("POST", self.base_url(request) + "/chat/completions", headers, body)
 
     def build_body(self, request: ChatCompletionRequest, *, stream: bool) -> bytes:

@@ -103,6 +103,8 @@ async def test_the_request_on_the_wire(server: LocalProviderServer) -> None:
     sent = server.requests[-1]
     assert sent.path.endswith("/v1/chat/completions")
     assert sent.headers["authorization"] == f"Bearer {KEY}"
+    assert sent.headers["accept"] == "text/event-stream"
+    assert sent.headers["accept-encoding"] == "identity"
     assert sent.json["stream"] is True
     assert sent.json["stream_options"] == {"include_usage": True}
     assert sent.json["temperature"] == 0
