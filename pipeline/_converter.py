@@ -56,8 +56,6 @@ _HINTS: dict[Any, dict[str, Any]] = {}
 _N = TypeVar("_N", AttributeValidationNote, IterableValidationNote)
 _TOOL_CHOICE_TYPES = (ToolChoice, ToolChoice | None)
 
-# Fields whose values are never shown, wherever they sit in a path.
-_SECRET_NAMES = SECRET_KWARGS | {"api_key"}
 _MAX_SHOWN = 40
 _MAX_INT_BITS = 128
 
@@ -111,7 +109,7 @@ def join(path: str, name: str) -> str:
 
 def is_secret(path: str) -> bool:
     """Whether any segment of ``path`` names a secret (``api_key``, credentials, ...)."""
-    return any(part in _SECRET_NAMES for part in re.split(r"[.\[\]]", path))
+    return any(part in SECRET_KWARGS for part in re.split(r"[.\[\]]", path))
 
 
 def type_hints(cl: Any) -> dict[str, Any]:

@@ -3,6 +3,9 @@
 Immutable, slotted, keyword-only dataclasses, in the style of h11's events. A codec turns one
 provider's wire events into these; stages never see provider JSON. ``choice`` is the OpenAI
 choice index (``n > 1``); every other provider only ever uses 0.
+
+:class:`SSEEvent` is the one wire-level event: the SSE decoder (a stage) emits it and a codec's
+stream decoder consumes it, so it lives here where both packages may import it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,16 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from ._types import ChatCompletionResponse, TokenUsage, ToolCall
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    """One dispatched server-sent event. ``offset`` is the byte offset of its first line."""
+
+    data: str
+    event: str | None = None
+    id: str | None = None
+    offset: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -29,7 +29,9 @@ TIMEOUTS = httpx.Timeout(connect=15.0, read=300.0, write=30.0, pool=120.0)
 
 
 @dataclass(slots=True)
-class _Shard:
+class Shard:
+    """One small client of a base URL's pool, and how many requests it is serving."""
+
     client: httpx.AsyncClient
     in_flight: int = 0
 
@@ -37,14 +39,14 @@ class _Shard:
 @dataclass(slots=True)
 class _Pool:
     http2: bool
-    shards: list[_Shard] = field(default_factory=list)
+    shards: list[Shard] = field(default_factory=list)
 
-    def acquire(self) -> _Shard:
+    def acquire(self) -> Shard:
         best = min(self.shards, key=lambda s: s.in_flight, default=None)
         if best is None or (
             best.in_flight >= CONNECTIONS_PER_SHARD and len(self.shards) < MAX_SHARDS
         ):
-            best = _Shard(_new_client(self.http2))
+            best = Shard(_new_client(self.http2))
             self.shards.append(best)
         best.in_flight += 1
         return best
@@ -83,7 +85,7 @@ def _origin(url: str) -> str:
     return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"
 
 
-def acquire_client(url: str, *, http2: bool = False) -> _Shard:
+def acquire_client(url: str, *, http2: bool = False) -> Shard:
     """A shard of the shared client for ``url``'s origin on this event loop.
 
     The caller must hand it back with :func:`release_client` when its request is done.
@@ -96,7 +98,7 @@ def acquire_client(url: str, *, http2: bool = False) -> _Shard:
     return pool.acquire()
 
 
-def release_client(shard: _Shard) -> None:
+def release_client(shard: Shard) -> None:
     shard.in_flight -= 1
 
 

@@ -15,22 +15,25 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-# Keys inside provider kwargs whose values must never be printed.
+# Request fields and provider kwargs whose values are never shown, not even in an error.
 SECRET_KWARGS = frozenset({"service_account_credentials", "api_key", "access_token"})
 
+# HTTP headers (lower case) that carry a provider credential.
+SECRET_HEADERS = frozenset({"authorization", "x-api-key", "x-goog-api-key", "api-key"})
+
 # Names (compared in lower case) whose values are hidden wherever they sit in a repr.
-SECRET_NAMES = SECRET_KWARGS | {
-    "authorization",
-    "x-api-key",
-    "x-goog-api-key",
-    "api-key",
-    "private_key",
-    "client_secret",
-    "refresh_token",
-    "password",
-    "secret",
-    "token",
-}
+SECRET_NAMES = (
+    SECRET_KWARGS
+    | SECRET_HEADERS
+    | {
+        "private_key",
+        "client_secret",
+        "refresh_token",
+        "password",
+        "secret",
+        "token",
+    }
+)
 
 # Prefixes of the keys and tokens of the supported providers (OpenAI, Anthropic and DashScope
 # ``sk-``, Google ``AIza``, Google OAuth ``ya29.``, JWTs, PEM private keys).
@@ -54,6 +57,14 @@ def looks_like_secret(text: str) -> bool:
         and any(c.islower() for c in text)
         and any(c.isdigit() for c in text)
     )
+
+
+def is_header_safe(text: str) -> bool:
+    """Whether ``text`` holds only printable ASCII without spaces, as a key in a header must.
+
+    h11 refuses any other header value and quotes it whole in its error: the key would leak.
+    """
+    return all("!" <= c <= "~" for c in text)
 
 
 def redact(secret: Any) -> str:
@@ -97,8 +108,3 @@ def safe_repr(value: Any) -> str:
         items = [safe_repr(item) for item in value]
         return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
     return repr(value)
-
-
-def redact_provider_kwargs(kwargs: Any) -> str:
-    """Repr of a ``ProviderKwargs`` mapping with every secret value replaced."""
-    return safe_repr(kwargs)

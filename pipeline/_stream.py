@@ -28,8 +28,7 @@ from typing import Any
 import anyio
 import httpx
 
-from providers import ProviderCodec, codec_for
-from providers._base import HTTPRequestSpec
+from providers import HTTPRequestSpec, ProviderCodec, codec_for
 from stages.aggregator import ResponseAggregator
 from stages.sse import SSEDecoder
 from stages.tool_calls import ToolCallAssembler
@@ -37,7 +36,7 @@ from stages.tool_calls import ToolCallAssembler
 from ._chunks import ChunkMapper
 from ._core import FusedCore, StageCore
 from ._errors import ProviderConnectionError, ProviderError
-from ._http import _Shard, acquire_client, loop_key, release_client, transport_error
+from ._http import Shard, acquire_client, loop_key, release_client, transport_error
 from ._supervisor import AttemptPlan, PlannedAttempt
 from ._types import ChatCompletionChunk, ChatCompletionRequest, RetryConfiguration
 
@@ -67,7 +66,7 @@ class _Exchange:
         self,
         *,
         response: httpx.Response,
-        shard: _Shard,
+        shard: Shard,
         core: FusedCore,
         aggregator: ResponseAggregator,
         provider: str,
@@ -119,7 +118,7 @@ async def _wind_down(body: AsyncIterator[bytes]) -> None:
 
 async def send_request(
     spec: HTTPRequestSpec, codec: ProviderCodec, *, stream: bool
-) -> tuple[httpx.Response, _Shard]:
+) -> tuple[httpx.Response, Shard]:
     """Send ``spec``; an error status becomes the codec's typed error (body read first)."""
     provider = codec.provider.value
     shard = acquire_client(spec.url)

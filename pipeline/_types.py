@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, TypeAlias, TypedDict
 
-from ._secrets import redact, redact_provider_kwargs, safe_repr
+from ._secrets import redact, safe_repr
 
 
 class CompletionsProvider(StrEnum):
@@ -288,10 +288,9 @@ def _redacted_repr(obj: ChatCompletionRequest | FallbackRequest) -> str:
         value = getattr(obj, name)
         if name == "api_key":
             shown = redact(value)
-        elif name == "provider_kwargs":
-            shown = redact_provider_kwargs(value)
-        elif type(value) is str:
-            # A key pasted into the wrong field (``model``, ``provider``) is hidden too.
+        elif name == "provider_kwargs" or type(value) is str:
+            # Secrets nested in provider kwargs, and a key pasted into the wrong field
+            # (``model``), are hidden too.
             shown = safe_repr(value)
         else:
             shown = repr(value)

@@ -21,6 +21,7 @@ from typing import Any
 
 from ._converter import converter, describe, join, name_of, problems_of, type_hints
 from ._errors import RequestValidationError
+from ._secrets import is_header_safe
 from ._types import (
     AssistantMessage,
     ChatCompletionRequest,
@@ -203,7 +204,7 @@ def _check_request(fields: _Fields, problems: list[str], inherited: _Fields | No
     api_key = fields.get("api_key")
     if api_key == "":
         problems.append(f"{at('api_key')}: must not be empty (leave it out to use the env var)")
-    elif api_key is not None and not _is_header_safe(api_key):
+    elif api_key is not None and not is_header_safe(api_key):
         # A stray newline would otherwise fail in the HTTP layer, whose error quotes the
         # whole header value: the key.
         problems.append(
@@ -296,10 +297,6 @@ class _Resolved:
     def usable(self, other: _Resolved) -> bool:
         """Whether a rule reading both fields can run: both valid and set."""
         return self.valid and other.valid and self.value is not None and other.value is not None
-
-
-def _is_header_safe(text: str) -> bool:
-    return all("!" <= c <= "~" for c in text)
 
 
 def _message_problems(messages: list[Message], path: str) -> list[str]:

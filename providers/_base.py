@@ -24,10 +24,9 @@ from pipeline._errors import (
     RateLimitError,
     ServerError,
 )
-from pipeline._events import Event
-from pipeline._secrets import redact
+from pipeline._events import Event, SSEEvent
+from pipeline._secrets import SECRET_HEADERS, is_header_safe
 from pipeline._types import ChatCompletionRequest, CompletionsProvider
-from stages.sse import SSEEvent
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -40,12 +39,10 @@ class HTTPRequestSpec:
     body: bytes
 
     def __repr__(self) -> str:
-        shown = {k: ("<redacted>" if _is_secret_header(k) else v) for k, v in self.headers.items()}
+        shown = {
+            k: ("<redacted>" if k.lower() in SECRET_HEADERS else v) for k, v in self.headers.items()
+        }
         return f"HTTPRequestSpec(method={self.method!r}, url={self.url!r}, headers={shown!r})"
-
-
-def _is_secret_header(name: str) -> bool:
-    return name.lower() in {"authorization", "x-api-key", "x-goog-api-key", "api-key"}
 
 
 class ProviderCodec(Protocol):
@@ -80,18 +77,13 @@ def resolve_api_key(request_key: str | None, env_var: str, provider: str) -> str
             f"no API key for {provider}: set api_key on the request or the {env_var} "
             "environment variable"
         )
-    if not all("!" <= c <= "~" for c in key):
+    if not is_header_safe(key):
         # Such a key would make h11 refuse the header and echo it in the error.
         source = "api_key" if request_key else env_var
         raise ConfigurationError(
             f"the {provider} API key in {source} holds whitespace or non-ASCII"
         )
     return key
-
-
-def describe_key(key: str) -> str:
-    """A key as it may appear in a message: redacted."""
-    return redact(key)
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:

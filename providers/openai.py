@@ -21,6 +21,7 @@ from pipeline._events import (
     ReasoningDelta,
     RefusalDelta,
     ResponseStarted,
+    SSEEvent,
     TextDelta,
     ToolCallArgumentsDelta,
     ToolCallEnded,
@@ -38,7 +39,6 @@ from pipeline._types import (
     ToolResultMessage,
     UserMessage,
 )
-from stages.sse import SSEEvent
 
 from ._base import HTTPRequestSpec, dumps, json_body, resolve_api_key, status_error
 
@@ -209,8 +209,8 @@ class OpenAIStreamDecoder(Poisonable):
     Tool calls are keyed by (choice, index) and id; OpenAI sends parallel calls one after
     another, so a new call ends the previous one. An empty ``id`` on a later fragment (DashScope
     repeats ``"id": ""``) never starts a new call; a different non-empty id at a known index
-    does. A stream that ends before any ``finish_reason`` was
-    cut short, and :meth:`flush` says so.
+    does. A stream that ends before any ``finish_reason`` was cut short, and :meth:`flush`
+    says so.
     """
 
     __slots__ = ("_calls", "_finished", "_last_index", "_open_tool", "_provider", "_started")

@@ -28,9 +28,9 @@ class LanguageData:
     Attributes:
         soft_marks: Terminators that need whitespace after them ("." "!" "?").
         hard_marks: Terminators that end a sentence with no space after them ("。").
-        abbreviations: Shortened words, lower case, without the final period.
+        abbreviations: Shortened words, lower case, without the final period; titles and
+            the ones written before a number ("p. 55") included.
         titles: Abbreviations that always precede a name, so never end a sentence.
-        number_prefixes: Abbreviations that never end a sentence before a number ("p. 55").
         starters: Capitalized words that commonly begin a sentence; they confirm a boundary
             after an ambiguous abbreviation ("U.S. How" splits, "U.S. Government" does not).
         months: Month names, lower case; "3. Oktober" is an ordinal date, not a boundary.
@@ -41,7 +41,6 @@ class LanguageData:
     hard_marks: frozenset[str]
     abbreviations: frozenset[str]
     titles: frozenset[str]
-    number_prefixes: frozenset[str]
     starters: frozenset[str]
     months: frozenset[str]
     ordinal_words: frozenset[str]
@@ -80,9 +79,6 @@ _EN_STARTERS = _words(
     Everyone Everything Nothing Someone Something Here's There's It's That's What's Let's
     I'm I've I'll I'd We're They're You're He's She's Don't Doesn't Didn't Isn't
     """
-)
-_EN_MONTHS = _words(
-    "january february march april may june july august september october november december"
 )
 
 _DE_ABBR = _words(
@@ -193,9 +189,6 @@ _IT_MONTHS = _words(
 )
 
 _EMPTY: frozenset[str] = frozenset()
-_LATIN = LATIN_MARKS
-# CJK languages also end sentences with Latin marks in mixed text ("Python 3.12です!").
-_CJK = CJK_MARKS | _LATIN
 
 
 def _latin(
@@ -207,41 +200,31 @@ def _latin(
     ordinal_words: frozenset[str] = _EMPTY,
 ) -> LanguageData:
     return LanguageData(
-        soft_marks=_LATIN,
+        soft_marks=LATIN_MARKS,
         # Full-width marks are unambiguous, and they do turn up in Latin-script text.
         hard_marks=CJK_MARKS,
         abbreviations=abbr | titles | number,
         titles=titles,
-        number_prefixes=number,
         starters=starters,
         months=months,
         ordinal_words=ordinal_words,
     )
 
 
-def _cjk() -> LanguageData:
-    # Latin abbreviations still occur in CJK text ("Dr. Smith"), so English data comes along.
-    return LanguageData(
-        soft_marks=frozenset(".!?…"),
-        hard_marks=CJK_MARKS,
-        abbreviations=_EN_ABBR | _EN_TITLES | _EN_NUMBER,
-        titles=_EN_TITLES,
-        number_prefixes=_EN_NUMBER,
-        starters=_EN_STARTERS,
-        months=_EMPTY,
-        ordinal_words=_EMPTY,
-    )
-
+_ENGLISH = _latin(_EN_ABBR, _EN_TITLES, _EN_NUMBER, _EN_STARTERS, _EMPTY)
 
 LANGUAGES: dict[str, LanguageData] = {
-    "en": _latin(_EN_ABBR, _EN_TITLES, _EN_NUMBER, _EN_STARTERS, _EMPTY),
+    "en": _ENGLISH,
     "de": _latin(_DE_ABBR, _DE_TITLES, _DE_NUMBER, _DE_STARTERS, _DE_MONTHS, _DE_ORDINAL_WORDS),
     "es": _latin(_ES_ABBR, _ES_TITLES, _ES_NUMBER, _ES_STARTERS, _ES_MONTHS),
     "fr": _latin(_FR_ABBR, _FR_TITLES, _FR_NUMBER, _FR_STARTERS, _FR_MONTHS),
     "it": _latin(_IT_ABBR, _IT_TITLES, _IT_NUMBER, _IT_STARTERS, _IT_MONTHS),
-    "zh": _cjk(),
-    "ja": _cjk(),
-    "ko": _cjk(),
+    # CJK text also ends sentences with Latin marks ("Python 3.12です!") and holds Latin
+    # abbreviations ("Dr. Smith"): the English data, whose hard marks are the full-width
+    # ones, serves it.
+    "zh": _ENGLISH,
+    "ja": _ENGLISH,
+    "ko": _ENGLISH,
 }
 
 
@@ -254,11 +237,10 @@ def multilingual() -> LanguageData:
     """
     parts = [LANGUAGES[code] for code in ("en", "de", "es", "fr", "it")]
     return LanguageData(
-        soft_marks=_LATIN,
+        soft_marks=LATIN_MARKS,
         hard_marks=CJK_MARKS | OTHER_HARD_MARKS,
         abbreviations=frozenset().union(*(p.abbreviations for p in parts)),
         titles=frozenset().union(*(p.titles for p in parts)),
-        number_prefixes=frozenset().union(*(p.number_prefixes for p in parts)),
         starters=frozenset().union(*(p.starters for p in parts)),
         months=_DE_MONTHS,
         ordinal_words=_DE_ORDINAL_WORDS,

@@ -1,7 +1,7 @@
 """Block-level markdown for the cleaner: lines, headings, lists, quotes, tables and fences.
 
 :class:`BlockCore` drives the cleaner over raw text. It cuts the text into lines and keeps a
-block mode (``_M_*``) for the current one: the first characters are held until they show
+block mode (``M_*``) for the current one: the first characters are held until they show
 whether the line is a bullet, a rule, a quote, a heading, a table row or a code fence; the
 rest of an ordinary line goes to the inline layer (:class:`._markdown_inline.InlineCore`).
 Headings and table rows are held to the end of their line; fenced code is dropped or read
@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import re
 
-from ._markdown_inline import _S_NORMAL, InlineCore
+from ._markdown_inline import S_NORMAL, InlineCore
 
 # Block modes: where we are in the current line.
-_M_START = 0  # the line's first characters, which may still be a bullet, rule, quote
-_M_HASH = 1  # a run of '#' at the start: a heading if a space follows
-_M_TEXT = 2  # ordinary inline text
-_M_HEADING = 3  # heading text, held to the end of the line for its closing '#' sequence
-_M_TABLE = 4  # a table row, held to the end of the line (it is cut into cells)
-_M_FENCE_OPEN = 5  # a run of '`' or '~' at the start: a fence if it reaches three
-_M_FENCE_INFO = 6  # the info string after an opening fence
-_M_CODE_START = 7  # the start of a line inside a fence: maybe the closing fence
-_M_CODE = 8  # the rest of a line inside a fence
+M_START = 0  # the line's first characters, which may still be a bullet, rule, quote
+M_HASH = 1  # a run of '#' at the start: a heading if a space follows
+M_TEXT = 2  # ordinary inline text
+M_HEADING = 3  # heading text, held to the end of the line for its closing '#' sequence
+M_TABLE = 4  # a table row, held to the end of the line (it is cut into cells)
+M_FENCE_OPEN = 5  # a run of '`' or '~' at the start: a fence if it reaches three
+M_FENCE_INFO = 6  # the info string after an opening fence
+M_CODE_START = 7  # the start of a line inside a fence: maybe the closing fence
+M_CODE = 8  # the rest of a line inside a fence
 
 _HEAD_CHARS = frozenset(" \t-*_=+")
 _FENCE_INFO_STOP = re.compile(r"[`\n]").search
@@ -72,7 +72,7 @@ class BlockCore(InlineCore):
     def _reset(self) -> None:
         super()._reset()
         self._buf.clear()
-        self._mode = _M_START
+        self._mode = M_START
         self._hmark = self._stripped = False
         self._bcount = self._fence_n = 0
         self._fence_ch = ""
@@ -89,25 +89,25 @@ class BlockCore(InlineCore):
                 pos += 1
                 continue
             mode = self._mode
-            if mode == _M_TEXT:
+            if mode == M_TEXT:
                 pos = self._inline(text, pos)
-            elif mode == _M_START:
+            elif mode == M_START:
                 pos = self._at_start(text, pos)
-            elif mode == _M_CODE:
+            elif mode == M_CODE:
                 pos = self._code_line(text, pos)
-            elif mode == _M_CODE_START:
+            elif mode == M_CODE_START:
                 pos = self._code_start(text, pos)
-            elif mode in (_M_HEADING, _M_TABLE):
+            elif mode in (M_HEADING, M_TABLE):
                 end = text.find("\n", pos)
                 end = n if end < 0 else end
                 self._buf.append(text[pos:end])
                 pos = end
-            elif mode == _M_HASH:
+            elif mode == M_HASH:
                 pos = self._hashes(text, pos)
             else:
                 pos = self._fence_open(text, pos)
         self._fast = (
-            self._mode == _M_TEXT and self._sub == _S_NORMAL and not self._stack and not self._skip
+            self._mode == M_TEXT and self._sub == S_NORMAL and not self._stack and not self._skip
         )
 
     def _newline(self) -> None:
@@ -116,7 +116,7 @@ class BlockCore(InlineCore):
             self._nl_run += 1
 
     def _start_line(self) -> None:
-        self._mode = _M_START
+        self._mode = M_START
         self._buf.clear()
         self._hmark = self._stripped = False
         self._skip = 0
@@ -127,8 +127,8 @@ class BlockCore(InlineCore):
             # A segment's first text: emphasis carried over from the last segment goes on,
             # unless this line starts a new block (a list item, quote, heading, table row).
             mode = self._mode
-            self._resume_carry(new_block=self._stripped or mode in (_M_HEADING, _M_TABLE))
-        self._mode = _M_TEXT
+            self._resume_carry(new_block=self._stripped or mode in (M_HEADING, M_TABLE))
+        self._mode = M_TEXT
         self._buf.clear()
         self._prev = "\n"
         if rest:
@@ -142,26 +142,26 @@ class BlockCore(InlineCore):
         """
         mode = self._mode
         emit = True
-        if mode == _M_TEXT:
+        if mode == M_TEXT:
             self._end_inline()
-        elif mode == _M_START:
+        elif mode == M_START:
             self._end_head()
-        elif mode == _M_HASH:
+        elif mode == M_HASH:
             if self._bcount > 6:
                 self._to_text("".join(self._buf).lstrip(" \t"))
                 self._end_inline()
-        elif mode == _M_HEADING:
+        elif mode == M_HEADING:
             self._heading()
-        elif mode == _M_TABLE:
+        elif mode == M_TABLE:
             emit = self._table_row()
-        elif mode in (_M_FENCE_OPEN, _M_FENCE_INFO):
+        elif mode in (M_FENCE_OPEN, M_FENCE_INFO):
             if self._fence_n >= 3:
                 self._buf.clear()
-                self._mode = _M_CODE_START
+                self._mode = M_CODE_START
                 return self._read_code
             self._to_text(self._head_text())
             self._end_inline()
-        elif mode == _M_CODE_START:
+        elif mode == M_CODE_START:
             line = "".join(self._buf)
             self._buf.clear()
             if self._closes(line):
@@ -169,8 +169,8 @@ class BlockCore(InlineCore):
             elif self._read_code and line.strip():
                 self._put(line)
             return self._read_code
-        else:  # _M_CODE
-            self._mode = _M_CODE_START
+        else:  # M_CODE
+            self._mode = M_CODE_START
             return self._read_code
         self._start_line()
         return emit
@@ -206,17 +206,17 @@ class BlockCore(InlineCore):
             if ch == "#":
                 self._buf.append(ch)
                 self._bcount = 1
-                self._mode = _M_HASH
+                self._mode = M_HASH
                 return pos + 1
             if ch == "|":
                 self._buf[:] = ["|"]
-                self._mode = _M_TABLE
+                self._mode = M_TABLE
                 return pos + 1
         if ch == "`" or ch == "~":
             self._buf.append(ch)
             self._fence_ch = ch
             self._fence_n = 1
-            self._mode = _M_FENCE_OPEN
+            self._mode = M_FENCE_OPEN
             return pos + 1
         self._to_text("" if self._stripped else ws)
         return pos
@@ -257,7 +257,7 @@ class BlockCore(InlineCore):
             return pos + 1
         if (ch == " " or ch == "\t") and self._bcount <= 6:
             self._buf.clear()
-            self._mode = _M_HEADING
+            self._mode = M_HEADING
             return pos + 1
         self._to_text(self._head_text())
         return pos
@@ -298,7 +298,7 @@ class BlockCore(InlineCore):
     # -- fenced code ----------------------------------------------------------------------
 
     def _fence_open(self, text: str, pos: int) -> int:
-        if self._mode == _M_FENCE_OPEN:
+        if self._mode == M_FENCE_OPEN:
             ch = text[pos]
             if ch == self._fence_ch:
                 self._buf.append(ch)
@@ -307,7 +307,7 @@ class BlockCore(InlineCore):
             if self._fence_n < 3:
                 self._to_text(self._head_text())
                 return pos
-            self._mode = _M_FENCE_INFO
+            self._mode = M_FENCE_INFO
         if self._fence_ch == "~":
             # A tilde fence's info string may hold anything: nothing to decide, drop it.
             end = text.find("\n", pos)
@@ -333,7 +333,7 @@ class BlockCore(InlineCore):
         self._buf.clear()
         if self._read_code and head:
             self._put(head)
-        self._mode = _M_CODE
+        self._mode = M_CODE
         return pos
 
     def _code_line(self, text: str, pos: int) -> int:

@@ -20,7 +20,7 @@ import unicodedata
 
 from pipeline._core import Poisonable
 
-_ASCII_PUNCT = frozenset(string.punctuation)
+ASCII_PUNCT = frozenset(string.punctuation)
 # An emphasis closer looks back over at most this many open delimiters: no realistic markup
 # nests deeper, and it keeps the work per character constant.
 _LOOKBACK = 16
@@ -28,7 +28,7 @@ _OPENING = frozenset("\"'([{“‘«")
 
 
 def _is_punct(ch: str) -> bool:
-    return ch in _ASCII_PUNCT or (ch > "\x7f" and unicodedata.category(ch)[0] in "PS")
+    return ch in ASCII_PUNCT or (ch > "\x7f" and unicodedata.category(ch)[0] in "PS")
 
 
 def _starts_words(ch: str) -> bool:
@@ -37,7 +37,7 @@ def _starts_words(ch: str) -> bool:
     return ch.isalnum() or ch in _OPENING or (ch > "\x7f" and unicodedata.category(ch) == "So")
 
 
-def _closes_gap(ch: str) -> bool:
+def closes_gap(ch: str) -> bool:
     # Punctuation that attaches to the word before it: "world 👨‍💻!" is said "world!".
     if ch > "\x7f":
         return ch not in "¡¿" and unicodedata.category(ch) in ("Pe", "Pf", "Po")
@@ -96,7 +96,7 @@ class EmphasisCore(Poisonable):
 
     def _put(self, text: str) -> None:
         if self._skip:
-            if self._skip == 2 and _closes_gap(text[:1]):
+            if self._skip == 2 and closes_gap(text[:1]):
                 self._take_back_space()
             self._skip = 0
         (self._parts if self._stack else self._out).append(text)

@@ -1,7 +1,7 @@
 """Inline markdown for the cleaner: code spans, links, images, tags, escapes and emoji.
 
 :class:`InlineCore` scans the text of one line. Plain text up to the next special character
-is copied in one step; each special character starts a sub-state (``_S_*``) that the next
+is copied in one step; each special character starts a sub-state (``S_*``) that the next
 characters settle. Whatever is still undecided at the end of the line is literal
 (``_end_inline``): inline constructs do not span lines. Text held for a candidate code span,
 link destination or tag is re-read once if the candidate fails. Emphasis runs are handed to
@@ -13,18 +13,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from ._markdown_emphasis import _ASCII_PUNCT, EmphasisCore, _closes_gap
+from ._markdown_emphasis import ASCII_PUNCT, EmphasisCore, closes_gap
 
 # Inline sub-states: what the last characters left undecided.
-_S_NORMAL = 0
-_S_RUN = 1  # a run of '*', '_' or '~' whose next character decides what it is
-_S_TICKS = 2  # a run of backticks
-_S_CODE = 3  # inside a candidate code span
-_S_BANG = 4  # '!' that may start an image
-_S_ESC = 5  # a backslash
-_S_AFTER_BR = 6  # ']' that becomes a link if '(' follows
-_S_URL = 7  # inside a link destination
-_S_TAG = 8  # inside a candidate HTML tag or autolink
+S_NORMAL = 0
+S_RUN = 1  # a run of '*', '_' or '~' whose next character decides what it is
+S_TICKS = 2  # a run of backticks
+S_CODE = 3  # inside a candidate code span
+S_BANG = 4  # '!' that may start an image
+S_ESC = 5  # a backslash
+S_AFTER_BR = 6  # ']' that becomes a link if '(' follows
+S_URL = 7  # inside a link destination
+S_TAG = 8  # inside a candidate HTML tag or autolink
 
 
 # Bounds that keep the work per character constant: no realistic markup goes beyond them.
@@ -37,10 +37,10 @@ _EMOJI_RANGES = (
 )
 _EMOJI_PARTS = "\ufe0e\ufe0f\u20e3\U000e0020-\U000e007f"
 _is_emoji = re.compile(f"[{_EMOJI_RANGES}]").match
-_SPECIAL = re.compile(r"[\n\r*_~`\[\]<\\]|!(?=\[|\Z)").search
+SPECIAL = re.compile(r"[\n\r*_~`\[\]<\\]|!(?=\[|\Z)").search
 # With emoji removed, a delta ending in a space is not plain either: the space is held, since
 # an emoji and then punctuation may follow ("world 👨‍💻!" is said "world!").
-_SPECIAL_EMOJI = re.compile(
+SPECIAL_EMOJI = re.compile(
     f"[\\n\\r*_~`\\[\\]<\\\\\u200d{_EMOJI_RANGES}{_EMOJI_PARTS}]|!(?=\\[|\\Z)|(?<= )\\Z"
 ).search
 _CODE_STOP = re.compile(r"[`\n]").search
@@ -84,7 +84,7 @@ class InlineCore(EmphasisCore):
         self._ibuf.clear()
         self._code_buf.clear()
         self._failed.clear()
-        self._sub = _S_NORMAL
+        self._sub = S_NORMAL
         self._icount = self._ilen = self._nbr = 0
         self._code_n = self._close_run = 0
         self._tag_prev = "\n"
@@ -95,7 +95,7 @@ class InlineCore(EmphasisCore):
         special = self._special
         while pos < n:
             sub = self._sub
-            if sub == _S_NORMAL:
+            if sub == S_NORMAL:
                 match = special(s, pos)
                 end = n if match is None else match.start()
                 if end > pos:
@@ -105,7 +105,7 @@ class InlineCore(EmphasisCore):
                             self._prev = " "
                             pos += 1
                             continue
-                        if self._skip == 2 and _closes_gap(s[pos]):
+                        if self._skip == 2 and closes_gap(s[pos]):
                             self._take_back_space()
                         self._skip = 0
                     (self._parts if self._stack else self._out).append(s[pos:end])
@@ -122,50 +122,50 @@ class InlineCore(EmphasisCore):
             if s[pos] == "\n":
                 # Whatever is pending is settled by the end of the line (_end_inline).
                 return pos
-            if sub == _S_RUN:
+            if sub == S_RUN:
                 if s[pos] == self._run_ch:
                     self._run_n += 1
                     pos += 1
                 else:
-                    self._sub = _S_NORMAL
+                    self._sub = S_NORMAL
                     self._resolve_run(s[pos])
-            elif sub == _S_TICKS:
+            elif sub == S_TICKS:
                 if s[pos] == "`":
                     self._icount += 1
                     pos += 1
                 else:
                     self._open_code()
-            elif sub == _S_CODE:
+            elif sub == S_CODE:
                 pos = self._code_span(s, pos)
-            elif sub == _S_BANG:
-                self._sub = _S_NORMAL
+            elif sub == S_BANG:
+                self._sub = S_NORMAL
                 if s[pos] == "[":
                     self._open_bracket("![")
                     pos += 1
                 else:
                     self._put("!")
                     self._prev = "!"
-            elif sub == _S_ESC:
+            elif sub == S_ESC:
                 ch = s[pos]
-                self._sub = _S_NORMAL
-                if ch in _ASCII_PUNCT:
+                self._sub = S_NORMAL
+                if ch in ASCII_PUNCT:
                     self._put(ch)
                     self._prev = ch
                     pos += 1
                 else:
                     self._put("\\")
                     self._prev = "\\"
-            elif sub == _S_AFTER_BR:
+            elif sub == S_AFTER_BR:
                 if s[pos] == "(":
-                    self._sub = _S_URL
+                    self._sub = S_URL
                     self._icount = 0
                     self._ibuf.append("(")
                     self._ilen = 1
                     pos += 1
                 else:
-                    self._sub = _S_NORMAL
+                    self._sub = S_NORMAL
                     self._fail_bracket()
-            elif sub == _S_URL:
+            elif sub == S_URL:
                 pos = self._url(s, pos)
             else:
                 pos = self._tag(s, pos)
@@ -173,30 +173,30 @@ class InlineCore(EmphasisCore):
 
     def _special_char(self, ch: str) -> None:
         if ch == "*" or ch == "_" or ch == "~":
-            self._sub = _S_RUN
+            self._sub = S_RUN
             self._run_ch = ch
             self._run_n = 1
             self._run_prev = self._prev
         elif ch == "`":
-            self._sub = _S_TICKS
+            self._sub = S_TICKS
             self._icount = 1
         elif ch == "[":
             self._open_bracket("[")
         elif ch == "]":
             if self._nbr:
-                self._sub = _S_AFTER_BR
+                self._sub = S_AFTER_BR
             else:
                 self._put("]")
                 self._prev = "]"
         elif ch == "!":
-            self._sub = _S_BANG
+            self._sub = S_BANG
         elif ch == "<":
-            self._sub = _S_TAG
+            self._sub = S_TAG
             self._ibuf.append("<")
             self._ilen = 1
             self._tag_prev = self._prev
         elif ch == "\\":
-            self._sub = _S_ESC
+            self._sub = S_ESC
         elif ch == "\u200d":
             # A joiner inside an emoji sequence goes with it; elsewhere (Indic, Persian
             # scripts) it shapes the text and stays.
@@ -210,27 +210,27 @@ class InlineCore(EmphasisCore):
 
     def _end_inline(self) -> None:
         """Resolve everything pending at the end of a line: unmatched means literal."""
-        while self._sub != _S_NORMAL:
+        while self._sub != S_NORMAL:
             sub = self._sub
-            self._sub = _S_NORMAL
-            if sub == _S_RUN:
+            self._sub = S_NORMAL
+            if sub == S_RUN:
                 self._resolve_run("\n")
-            elif sub == _S_TICKS:
+            elif sub == S_TICKS:
                 self._put("`" * self._icount)
-            elif sub == _S_CODE:
+            elif sub == S_CODE:
                 if self._close_run == self._code_n:
                     self._close_code()
                 else:
                     self._fail_code()
-            elif sub == _S_BANG:
+            elif sub == S_BANG:
                 self._put("!")
-            elif sub == _S_AFTER_BR:
+            elif sub == S_AFTER_BR:
                 self._fail_bracket()
-            elif sub == _S_URL:
+            elif sub == S_URL:
                 self._fail_url()
-            elif sub == _S_TAG:
+            elif sub == S_TAG:
                 self._fail_tag()
-            # _S_ESC: a backslash ending a line is a hard line break: nothing to say
+            # S_ESC: a backslash ending a line is a hard line break: nothing to say
         if self._carrying and self._stack:
             self._carry_openers()
         self._stack.clear()
@@ -245,11 +245,11 @@ class InlineCore(EmphasisCore):
         count = self._icount
         if count in self._failed:
             # No run of this length closes on this line: it cannot open a span either.
-            self._sub = _S_NORMAL
+            self._sub = S_NORMAL
             self._put("`" * count)
             self._prev = "`"
             return
-        self._sub = _S_CODE
+        self._sub = S_CODE
         self._code_n = count
         self._close_run = 0
 
@@ -273,7 +273,7 @@ class InlineCore(EmphasisCore):
         code = "".join(self._code_buf)
         self._code_buf.clear()
         self._close_run = 0
-        self._sub = _S_NORMAL
+        self._sub = S_NORMAL
         if len(code) > 2 and code[0] == " " and code[-1] == " " and code.strip(" "):
             code = code[1:-1]
         if code:
@@ -319,7 +319,7 @@ class InlineCore(EmphasisCore):
             self._ibuf.append(s[pos:end])
             self._ilen += end - pos
             if self._ilen > _MAX_URL:
-                self._sub = _S_NORMAL
+                self._sub = S_NORMAL
                 self._fail_url()
             return end
         ch = s[pos]
@@ -335,7 +335,7 @@ class InlineCore(EmphasisCore):
         return pos + 1
 
     def _link_done(self) -> None:
-        self._sub = _S_NORMAL
+        self._sub = S_NORMAL
         self._ibuf.clear()
         i = self._top_bracket()
         entry = self._stack[i]
@@ -369,7 +369,7 @@ class InlineCore(EmphasisCore):
         if self._ilen == 1:
             ch = s[pos]
             if not ((ch.isascii() and ch.isalpha()) or ch == "/" or ch == "!"):
-                self._sub = _S_NORMAL
+                self._sub = S_NORMAL
                 self._ibuf.clear()
                 self._put("<")
                 self._prev = "<"
@@ -380,7 +380,7 @@ class InlineCore(EmphasisCore):
             self._ibuf.append(s[pos:end])
             self._ilen += end - pos
             if self._ilen > _MAX_TAG:
-                self._sub = _S_NORMAL
+                self._sub = S_NORMAL
                 self._fail_tag()
             return end
         ch = s[pos]
@@ -389,12 +389,12 @@ class InlineCore(EmphasisCore):
             self._tag_done()
             return pos + 1
         if ch == "<":
-            self._sub = _S_NORMAL
+            self._sub = S_NORMAL
             self._fail_tag()
         return pos
 
     def _tag_done(self) -> None:
-        self._sub = _S_NORMAL
+        self._sub = S_NORMAL
         tag = "".join(self._ibuf)
         self._ibuf.clear()
         link = _AUTOLINK(tag)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from ._abbreviations import EXCLAMATION_NAMES, LanguageData
+from ._abbreviations import EXCLAMATION_NAMES
 from ._sentence_state import (
     CLOSERS,
     LIST_START,
@@ -249,10 +249,9 @@ class BoundaryRules(ScanState):
             token_start += cut + 1
         if not token:
             return j, j
-        first = buf[k]
         if token[-1].isdigit():
             if (token.isdigit() or token.endswith("°")) and len(token) <= 2:
-                if self._is_ordinal(buf, token_start, k, final, data):
+                if self._is_ordinal(buf, token_start, k):
                     return -1, j
                 if self._word_pending(buf, k, final):
                     return None
@@ -291,9 +290,8 @@ class BoundaryRules(ScanState):
             return j, j  # "at 6 p.m. Travelers who ..." ends; "a.m. Mr. Smith" does not
         return -1, j
 
-    def _is_ordinal(
-        self, buf: str, token_start: int, k: int, final: bool, data: LanguageData
-    ) -> bool:
+    def _is_ordinal(self, buf: str, token_start: int, k: int) -> bool:
+        data = self._data
         if not data.months and not data.ordinal_words:
             return False
         prev_end = token_start
@@ -346,7 +344,7 @@ class BoundaryRules(ScanState):
                 k += 1
             if k >= n and not final:
                 return None
-            wrap = self._wrapped(buf, i, k, final)
+            wrap = self._wrapped(buf, k, final)
             if wrap is None:
                 return None
             if wrap:
@@ -359,8 +357,8 @@ class BoundaryRules(ScanState):
         self._code = -1
         return i, i + 1
 
-    def _wrapped(self, buf: str, i: int, k: int, final: bool) -> bool | None:
-        """Whether the break at ``buf[i]`` after a flowed line wraps the sentence going on at ``k``.
+    def _wrapped(self, buf: str, k: int, final: bool) -> bool | None:
+        """Whether a line break after a flowed line wraps the sentence going on at ``buf[k]``.
 
         It does before a lower-case word, "(" or a lone mark such as "." or ","; a list marker
         such as ``b)`` starts a new item instead. None means the answer needs text that has not

@@ -70,8 +70,8 @@ from typing import Literal
 
 from pipeline._core import guarded
 
-from ._markdown_blocks import _M_TEXT, BlockCore
-from ._markdown_inline import _SPECIAL, _SPECIAL_EMOJI
+from ._markdown_blocks import M_TEXT, BlockCore
+from ._markdown_inline import SPECIAL, SPECIAL_EMOJI
 
 __all__ = ("MarkdownCleaner", "clean_markdown")
 
@@ -119,7 +119,7 @@ class MarkdownCleaner(BlockCore):
         self._read_tables = tables == "read"
         self._keep_tags = frozenset(tag.lower() for tag in keep_tags)
         self._remove_emoji = remove_emoji
-        self._special = _SPECIAL_EMOJI if remove_emoji else _SPECIAL
+        self._special = SPECIAL_EMOJI if remove_emoji else SPECIAL
         self._reset()
 
     # -- public API -----------------------------------------------------------------------
@@ -173,7 +173,7 @@ class MarkdownCleaner(BlockCore):
         if text:
             self._process(text)
         # Only a segment that ends in paragraph text carries its open emphasis on.
-        carrying = self._carrying = self._mode == _M_TEXT
+        carrying = self._carrying = self._mode == M_TEXT
         self._end_line()
         self._carrying = False
         if not carrying:
@@ -196,15 +196,12 @@ class MarkdownCleaner(BlockCore):
     def _take_holding(self) -> list[str]:
         # With emoji removed, a final space is held: an emoji may come next, and then
         # punctuation that takes the space back ("world 👨‍💻!" is said "world!").
-        out = self._out
-        if not out:
-            return []
-        text = "".join(out)
-        out.clear()
-        if text[-1:] == " ":
-            out.append(" ")
-            text = text[:-1]
-            self._fast = False
+        taken = self._take()
+        if not taken or taken[0][-1] != " ":
+            return taken
+        self._out.append(" ")
+        self._fast = False
+        text = taken[0][:-1]
         return [text] if text else []
 
 

@@ -10,23 +10,12 @@ at a time, so a character split across reads is never garbled.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pipeline._core import Poisonable, guarded
 from pipeline._errors import ProtocolError
+from pipeline._events import SSEEvent as SSEEvent
 
 DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
 """Bound on one line (and one event's data): a larger one is a protocol error, not a memory leak."""
-
-
-@dataclass(frozen=True, slots=True)
-class SSEEvent:
-    """One dispatched event. ``offset`` is the byte offset of its first line in the body."""
-
-    data: str
-    event: str | None = None
-    id: str | None = None
-    offset: int = 0
 
 
 class SSEDecoder(Poisonable):

@@ -11,13 +11,18 @@ carries an ``event:`` line naming its type; there is no ``[DONE]``.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
 
-from ._scenarios import Synthetic, encode_scenario
-from ._text import synthetic_tokens, synthetic_tool_calls
+from ._scenarios import Synthetic
+from ._text import (
+    output_tokens,
+    prompt_tokens,
+    scenario_digest,
+    synthetic_tokens,
+    synthetic_tool_calls,
+)
 from ._wire import ReceivedRequest, compact_json
 
 __all__ = ("AnthropicFormat",)
@@ -79,7 +84,7 @@ class AnthropicFormat:
         self, spec: Synthetic, request: ReceivedRequest
     ) -> tuple[Sequence[bytes], Sequence[float]]:
         """The events of a synthetic reply; the first text delta waits for the first token."""
-        return _stream(spec, _model(request), _prompt(request.json))
+        return _stream(spec, _model(request), prompt_tokens(request.json))
 
     def synthetic_body(self, spec: Synthetic, request: ReceivedRequest) -> bytes:
         """A whole ``message`` object with text and tool_use blocks."""
@@ -90,10 +95,10 @@ class AnthropicFormat:
         for call in synthetic_tool_calls(spec):
             tool = {"type": "tool_use", "id": _tool_id(call.index), "name": call.name}
             content.append({**tool, "input": json.loads(call.arguments)})
-        message = _message(spec, _model(request), _prompt(request.json))
+        message = _message(spec, _model(request), prompt_tokens(request.json))
         message["content"] = content
         message["stop_reason"] = "tool_use" if spec.tool_calls else "end_turn"
-        message["usage"]["output_tokens"] = _output_tokens(spec)
+        message["usage"]["output_tokens"] = output_tokens(spec)
         return compact_json(message)
 
     def error_body(self, status: int, message: str) -> bytes:
@@ -117,23 +122,13 @@ def _model(request: ReceivedRequest) -> str:
     return _DEFAULT_MODEL
 
 
-def _prompt(body: Any) -> int:
-    messages = body.get("messages") if isinstance(body, dict) else None
-    return max(1, len(compact_json(messages or [])) // 4)
-
-
 def _tool_id(index: int) -> str:
     return f"toolu_local{index:04d}"
 
 
-def _output_tokens(spec: Synthetic) -> int:
-    return spec.deltas + sum(max(1, len(c.arguments) // 4) for c in synthetic_tool_calls(spec))
-
-
 def _message(spec: Synthetic, model: str, prompt: int) -> dict[str, Any]:
-    digest = hashlib.blake2b(encode_scenario(spec).encode(), digest_size=12).hexdigest()
     return {
-        "id": f"msg_local{digest}",
+        "id": f"msg_local{scenario_digest(spec)}",
         "type": "message",
         "role": "assistant",
         "model": model,
@@ -210,7 +205,7 @@ def _stream(
     message_delta = {
         "type": "message_delta",
         "delta": {"stop_reason": stop, "stop_sequence": None},
-        "usage": {"output_tokens": _output_tokens(spec)},
+        "usage": {"output_tokens": output_tokens(spec)},
     }
     events.append(_event("message_delta", message_delta))
     events.append(_event("message_stop", {"type": "message_stop"}))

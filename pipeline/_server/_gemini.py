@@ -9,13 +9,12 @@ returns one JSON array of those objects; ``:generateContent`` returns one object
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
 
-from ._scenarios import Synthetic, encode_scenario
-from ._text import ToolCallSpec, synthetic_tokens
+from ._scenarios import Synthetic
+from ._text import ToolCallSpec, scenario_digest, synthetic_tokens
 from ._wire import ReceivedRequest
 
 __all__ = ("GeminiFormat",)
@@ -130,7 +129,6 @@ def _response(
     if finish:
         candidate["finishReason"] = "STOP"  # tool calls also end with STOP on Gemini
     candidate["index"] = 0
-    digest = hashlib.blake2b(encode_scenario(spec).encode(), digest_size=9).hexdigest()
     return {
         "candidates": [candidate],
         "usageMetadata": {
@@ -139,7 +137,7 @@ def _response(
             "totalTokenCount": prompt + output,
         },
         "modelVersion": model,
-        "responseId": f"local{digest}",
+        "responseId": f"local{scenario_digest(spec, 9)}",
     }
 
 

@@ -9,13 +9,18 @@ usage chunk with ``choices: []`` only when the request set ``stream_options.incl
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
 
-from ._scenarios import Synthetic, encode_scenario
-from ._text import synthetic_tokens, synthetic_tool_calls
+from ._scenarios import Synthetic
+from ._text import (
+    output_tokens,
+    prompt_tokens,
+    scenario_digest,
+    synthetic_tokens,
+    synthetic_tool_calls,
+)
 from ._wire import ReceivedRequest, compact_json
 
 __all__ = ("OpenAIFormat",)
@@ -77,7 +82,7 @@ class OpenAIFormat:
         body = request.json
         options = body.get("stream_options") if isinstance(body, dict) else None
         asked_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-        return _stream(spec, _model(body), spec.include_usage and asked_usage, _prompt(body))
+        return _stream(spec, _model(body), spec.include_usage and asked_usage, prompt_tokens(body))
 
     def synthetic_body(self, spec: Synthetic, request: ReceivedRequest) -> bytes:
         """A whole ``chat.completion`` object with the text, tool calls and usage."""
@@ -100,7 +105,7 @@ class OpenAIFormat:
                 for call in calls
             ]
         completion: dict[str, Any] = {
-            "id": _completion_id(spec),
+            "id": f"chatcmpl-local{scenario_digest(spec)}",
             "object": "chat.completion",
             "created": _CREATED,
             "model": _model(body),
@@ -116,7 +121,7 @@ class OpenAIFormat:
             "system_fingerprint": "fp_local",
         }
         if spec.include_usage:
-            completion["usage"] = _usage(_prompt(body), _completion_tokens(spec))
+            completion["usage"] = _usage(prompt_tokens(body), output_tokens(spec))
         return compact_json(completion)
 
     def error_body(self, status: int, message: str) -> bytes:
@@ -131,22 +136,6 @@ class OpenAIFormat:
 def _model(body: Any) -> str:
     model = body.get("model") if isinstance(body, dict) else None
     return model if isinstance(model, str) and model else _DEFAULT_MODEL
-
-
-def _prompt(body: Any) -> int:
-    """A rough prompt token count (4 bytes a token), stable for identical requests."""
-    messages = body.get("messages") if isinstance(body, dict) else None
-    return max(1, len(compact_json(messages or [])) // 4)
-
-
-def _completion_id(spec: Synthetic) -> str:
-    # hashlib, not hash(): str hashes change per process and the bytes should not.
-    digest = hashlib.blake2b(encode_scenario(spec).encode(), digest_size=12).hexdigest()
-    return f"chatcmpl-local{digest}"
-
-
-def _completion_tokens(spec: Synthetic) -> int:
-    return spec.deltas + sum(max(1, len(c.arguments) // 4) for c in synthetic_tool_calls(spec))
 
 
 def _usage(prompt: int, completion: int) -> dict[str, Any]:
@@ -172,7 +161,7 @@ def _stream(
     # and measures the client, so serving must cost no more than the socket writes.
     head = compact_json(
         {
-            "id": _completion_id(spec),
+            "id": f"chatcmpl-local{scenario_digest(spec)}",
             "object": "chat.completion.chunk",
             "created": _CREATED,
             "model": model,
@@ -203,7 +192,7 @@ def _stream(
     events.append(prefix + b'{},"logprobs":null,"finish_reason":' + finish + b"}]}\n\n")
     paced = len(events) - 1  # role .. last fragment; the finish chunk follows at once
     if include_usage:
-        usage = _usage(prompt, _completion_tokens(spec))
+        usage = _usage(prompt, output_tokens(spec))
         events.append(b"data: " + head + b',"choices":[],"usage":' + compact_json(usage) + b"}\n\n")
     events.append(_DONE)
 

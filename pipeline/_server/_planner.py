@@ -76,7 +76,6 @@ class Planner:
         request: ReceivedRequest,
         request_id: tuple[str, str],
     ) -> ResponsePlan:
-        first = scenario.first_token_delay_ms / 1000.0
         if isinstance(scenario, Synthetic):
             if fmt.wants_stream(request):
                 events, delays = fmt.synthetic_stream(scenario, request)
@@ -88,25 +87,10 @@ class Planner:
                     stream=True,
                     slice_bytes=scenario.slice_bytes,
                 )
-            body = fmt.synthetic_body(scenario, request)
-            return ResponsePlan(
-                status=200,
-                headers=(_JSON, request_id),
-                events=(body,),
-                head_delay=first,
-                stream=False,
-                slice_bytes=scenario.slice_bytes,
-            )
+            return _body_plan(scenario, fmt.synthetic_body(scenario, request), request_id)
         data = read_fixture(self.fixtures_dir, scenario.fixture)
         if scenario.fixture.endswith(".json"):
-            return ResponsePlan(
-                status=200,
-                headers=(_JSON, request_id),
-                events=(data,),
-                head_delay=first,
-                stream=False,
-                slice_bytes=scenario.slice_bytes,
-            )
+            return _body_plan(scenario, data, request_id)
         if scenario.fixture.endswith(".sse"):
             events = split_sse_events(data)
         else:
@@ -128,6 +112,18 @@ class Planner:
         if isinstance(scenario, Replay) and scenario.fixture.endswith(".json"):
             return read_fixture(self.fixtures_dir, scenario.fixture)
         return fmt.error_body(scenario.status, "")
+
+
+def _body_plan(scenario: Scenario, body: bytes, request_id: tuple[str, str]) -> ResponsePlan:
+    """A whole JSON body, sent after the first-token delay (the time to generate it)."""
+    return ResponsePlan(
+        status=200,
+        headers=(_JSON, request_id),
+        events=(body,),
+        head_delay=scenario.first_token_delay_ms / 1000.0,
+        stream=False,
+        slice_bytes=scenario.slice_bytes,
+    )
 
 
 def key_hash(key: str) -> str:

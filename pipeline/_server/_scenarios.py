@@ -11,8 +11,8 @@ Selection by URL (not by server state) is what lets a test, the demo and a bench
 server running in another process exactly as they drive an embedded one.
 
 Fault fields are shared by both kinds. ``fail_times`` gates all of them (``status``, ``cut_after``,
-``malformed_after``, ``stall_after``); delivery fields (``pace_ms``, ``first_token_delay_ms``,
-``slice_bytes``) always apply.
+``malformed_after``, ``error_after``, ``stall_after``); delivery fields (``pace_ms``,
+``first_token_delay_ms``, ``slice_bytes``) always apply.
 """
 
 from __future__ import annotations

@@ -80,7 +80,8 @@ class LocalProviderServer:
 
         Args:
             scenario: ``None`` serves the default demo reply.
-            provider: ``"openai"`` or ``"alibaba"``.
+            provider: Whose base URL: ``"openai"``, ``"alibaba"``, ``"anthropic"``,
+                ``"anthropic_vertex"`` or ``"google"`` (see :func:`~._urls.scenario_base_url`).
 
         Returns:
             e.g. ``http://127.0.0.1:PORT/_s/<scenario>/v1``; append ``/chat/completions``.

@@ -1,4 +1,5 @@
-"""Words for synthetic replies: the demo text, generated filler, and tool-call arguments.
+"""Words for synthetic replies: the demo text, generated filler, tool-call arguments, and the
+ids and token counts that go with them.
 
 Provider-neutral: each wire format turns these pieces into its own chunk shape.
 """
@@ -6,15 +7,21 @@ Provider-neutral: each wire format turns these pieces into its own chunk shape.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
+from typing import Any
 
-from ._scenarios import Synthetic
+from ._scenarios import Synthetic, encode_scenario
+from ._wire import compact_json
 
 __all__ = (
     "DEFAULT_SCENARIO",
     "DEMO_TEXT",
     "ToolCallSpec",
+    "output_tokens",
+    "prompt_tokens",
+    "scenario_digest",
     "synthetic_tokens",
     "synthetic_tool_calls",
 )
@@ -105,6 +112,23 @@ class ToolCallSpec:
 def synthetic_tool_calls(spec: Synthetic) -> tuple[ToolCallSpec, ...]:
     """The tool calls of a synthetic reply (``spec.tool_calls`` of them)."""
     return tuple(ToolCallSpec(i) for i in range(spec.tool_calls))
+
+
+def output_tokens(spec: Synthetic) -> int:
+    """The output token count of a synthetic reply: one a delta, a quarter of the argument bytes."""
+    return spec.deltas + sum(max(1, len(c.arguments) // 4) for c in synthetic_tool_calls(spec))
+
+
+def prompt_tokens(body: Any) -> int:
+    """A rough prompt token count of a ``messages`` request body (4 bytes a token)."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    return max(1, len(compact_json(messages or [])) // 4)
+
+
+def scenario_digest(spec: Synthetic, size: int = 12) -> str:
+    """A hex digest of ``spec`` for response ids, the same in every process."""
+    # hashlib, not hash(): str hashes change per process and the bytes should not.
+    return hashlib.blake2b(encode_scenario(spec).encode(), digest_size=size).hexdigest()
 
 
 DEFAULT_SCENARIO = Synthetic(

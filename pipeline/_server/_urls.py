@@ -19,7 +19,8 @@ def scenario_base_url(root: str, scenario: Scenario | None = None, provider: str
     Args:
         root: ``http://host:port`` (a trailing slash is ignored).
         scenario: What to serve; ``None`` serves the default demo reply.
-        provider: ``"openai"`` (``…/v1``) or ``"alibaba"`` (``…/compatible-mode/v1``).
+        provider: A key of ``_formats.BASE_PATHS``: ``"openai"`` (``…/v1``), ``"alibaba"``
+            (``…/compatible-mode/v1``), ``"anthropic"``, ``"anthropic_vertex"`` or ``"google"``.
 
     Returns:
         e.g. ``http://127.0.0.1:PORT/_s/synthetic,deltas=5/v1``; the client appends its normal

@@ -3,7 +3,7 @@
 A provider format is a small, pure module: it recognises its request paths, says whether a
 request wants a stream, and turns a scenario into bytes (SSE events, a JSON body, an error body).
 It never does I/O; the server turns what it returns into a :class:`ResponsePlan` and the HTTP
-layer executes the plan. Adding Anthropic or Gemini means adding one module that implements
+layer executes the plan. Adding a provider means adding one module that implements
 :class:`WireFormat` and listing it in ``_formats.FORMATS``.
 """
 
