@@ -10,7 +10,6 @@ from __future__ import annotations
 import email.utils
 import json
 import os
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -86,9 +85,14 @@ def resolve_api_key(request_key: str | None, env_var: str, provider: str) -> str
     return key
 
 
-def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds the server asks us to wait: ``retry-after-ms``, then ``retry-after`` (seconds or
-    an HTTP date). Negative or unparsable values mean the server did not say."""
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asks us to wait: ``retry-after-ms``, then ``retry-after``.
+
+    ``retry-after`` is seconds or an HTTP date. A date is measured against the response's own
+    ``date`` header: the server's clock, not ours, so clock skew cannot distort it and the codec
+    stays free of the clock. Negative or unparsable values, or a date without a ``date``
+    header, mean the server did not say.
+    """
     lowered = {k.lower(): v for k, v in headers.items()}
     millis = lowered.get("retry-after-ms")
     if millis is not None:
@@ -104,11 +108,16 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     try:
         value = float(header)
     except ValueError:
-        parsed = email.utils.parsedate_tz(header)
-        if parsed is None:
+        until, sent = _http_date(header), _http_date(lowered.get("date"))
+        if until is None or sent is None:
             return None
-        value = email.utils.mktime_tz(parsed) - (time.time() if now is None else now)
+        value = until - sent
     return value if value >= 0 else None
+
+
+def _http_date(text: str | None) -> float | None:
+    parsed = email.utils.parsedate_tz(text) if text else None
+    return None if parsed is None else float(email.utils.mktime_tz(parsed))
 
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429})

@@ -265,3 +265,29 @@ def test_a_key_from_the_environment_with_a_line_break_is_refused(
     with pytest.raises(ConfigurationError, match="OPENAI_API_KEY holds whitespace") as info:
         OpenAICodec().build_request(request(api_key=None), stream=True)
     assert "0123456789abcdef" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [
+        (
+            {
+                "retry-after": "Wed, 21 Oct 2026 07:28:30 GMT",
+                "date": "Wed, 21 Oct 2026 07:28:00 GMT",
+            },
+            30.0,
+        ),
+        ({"retry-after": "Wed, 21 Oct 2026 07:28:30 GMT"}, None),  # no server clock to measure by
+        (
+            {
+                "retry-after": "Wed, 21 Oct 2026 07:27:00 GMT",
+                "date": "Wed, 21 Oct 2026 07:28:00 GMT",
+            },
+            None,
+        ),
+        ({"retry-after": "soon"}, None),
+        ({"retry-after-ms": "-5", "retry-after": "3"}, 3.0),
+    ],
+)
+def test_retry_after_forms(headers: dict[str, str], seconds: float | None) -> None:
+    assert OpenAICodec().decode_error(429, headers, b"{}").retry_after == seconds
