@@ -213,34 +213,6 @@ async def test_a_retry_never_outlives_the_callers_cancellation(
         await stream.__anext__()
 
 
-async def test_aclose_from_another_task_ends_the_reader_quietly(
-    server: LocalProviderServer,
-) -> None:
-    url = server.base_url(Synthetic(deltas=50, stall_after=2))
-    stream = await generate_chat_completion_stream(request(url))
-    outcome: list[object] = []
-
-    async def read() -> None:
-        try:
-            async for _ in stream:
-                pass
-        except Exception as exc:
-            outcome.append(exc)
-        else:
-            outcome.append("ended")
-
-    with anyio.fail_after(3):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(read)
-            await server.wait_until(lambda: server.streams_started == 1)
-            await anyio.sleep(0.1)
-            await stream.aclose()
-    assert outcome == ["ended"]
-    assert in_flight() == 0
-    await settle(server)
-    assert server.streams_aborted == 1
-
-
 async def close_from_another_task(stream: Any, wait: Callable[[], Awaitable[None]]) -> list[object]:
     """Iterate ``stream`` in one task, ``aclose`` it from another once ``wait`` returns."""
     outcome: list[object] = []
@@ -260,6 +232,22 @@ async def close_from_another_task(stream: Any, wait: Callable[[], Awaitable[None
             await wait()
             await stream.aclose()
     return outcome
+
+
+async def test_aclose_from_another_task_ends_the_reader_quietly(
+    server: LocalProviderServer,
+) -> None:
+    url = server.base_url(Synthetic(deltas=50, stall_after=2))
+    stream = await generate_chat_completion_stream(request(url))
+
+    async def reading() -> None:
+        await server.wait_until(lambda: server.streams_started == 1)
+        await anyio.sleep(0.1)
+
+    assert await close_from_another_task(stream, reading) == ["ended"]
+    assert in_flight() == 0
+    await settle(server)
+    assert server.streams_aborted == 1
 
 
 async def test_aclose_from_another_task_interrupts_a_connect() -> None:
