@@ -36,18 +36,12 @@ from pipeline._types import (
 )
 from pipeline._validation import to_request
 
+from ._requests import minimal_request as base
+
 API_KEY = "sk-proj-SECRETSECRETSECRET1234"
 GOOGLE_KEY = "AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUv"
 PROVIDERS = "openai, anthropic, google, anthropic_vertex, alibaba"
 ROLES = "system, user, assistant, tool"
-
-
-def base(**changes: Any) -> dict[str, Any]:
-    return {
-        "provider": "openai",
-        "model": "m",
-        "messages": [{"role": "user", "content": "x"}],
-    } | changes
 
 
 def problems(data: Any) -> list[str]:

@@ -21,6 +21,8 @@ from pipeline._types import (
 )
 from pipeline._validation import to_request
 
+from ._requests import minimal_request as base
+
 API_KEY = "sk-proj-SECRETSECRETSECRET1234"
 FALLBACK_KEY = "sk-ant-OTHERSECRETOTHERSECRET5678"
 PRIVATE_KEY = "-----BEGIN PRIVATE KEY-----MIIEvQIBADANBg"
@@ -116,14 +118,6 @@ def problems(data: Any) -> tuple[str, ...]:
     assert_no_secret(str(info.value))
     assert_no_secret(repr(info.value))
     return info.value.problems
-
-
-def base(**changes: Any) -> dict[str, Any]:
-    return {
-        "provider": "openai",
-        "model": "m",
-        "messages": [{"role": "user", "content": "x"}],
-    } | changes
 
 
 @pytest.mark.parametrize(
