@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_stream import pipeline_stream, raw_httpx
 
 from pipeline import aclose_http_clients
-from pipeline._server import Synthetic, scenario_base_url, spawn_server_process
+from pipeline.testing import Synthetic, scenario_base_url, spawn_server_process
 
 
 async def run_all(streams: int, one: Callable[[], Awaitable[int]]) -> tuple[float, float, int]:

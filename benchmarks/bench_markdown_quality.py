@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from stages.markdown import MarkdownCleaner  # noqa: E402
 
-GOLD = ROOT.parent / "shared" / "gold" / "markdown_livekit.json"
+GOLD = ROOT / "tests" / "gold" / "markdown_livekit.json"
 
 # source.case -> why our documented policy gives a different text.
 POLICY_DIFFERENCES = {

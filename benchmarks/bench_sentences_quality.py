@@ -1,4 +1,4 @@
-"""Quality benchmark of the streaming sentence segmenter against the shared gold data.
+"""Quality benchmark of the streaming sentence segmenter against the gold data in ``tests/gold``.
 
 Run: ``.venv/bin/python benchmarks/bench_sentences_quality.py``
 
@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from stages.sentences import SentenceSegmenter  # noqa: E402
 
-GOLD = ROOT.parent / "shared" / "gold"
+GOLD = ROOT / "tests" / "gold"
 TOKEN = re.compile(r"'s|'t|'re|'ve|'m|'ll|'d| ?\w+| ?\d+| ?[^\s\w\d]+|\s+(?!\S)|\s+")
 
 # pysbd's batch scores on the same files (from the brief), and the golden-rules references.

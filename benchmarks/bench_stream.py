@@ -32,7 +32,7 @@ from pipeline import (
     aclose_http_clients,
     generate_chat_completion_stream,
 )
-from pipeline._server import Synthetic, scenario_base_url, spawn_server_process
+from pipeline.testing import Synthetic, scenario_base_url, spawn_server_process
 
 
 async def raw_httpx(client: httpx.AsyncClient, base_url: str) -> int:

@@ -76,7 +76,7 @@ async def _demo(args: argparse.Namespace, out: TextIO) -> None:
             "messages": [{"role": "user", "content": args.prompt}],
         }
         if local:
-            from ._server import DEFAULT_SCENARIO, open_local_server
+            from .testing import DEFAULT_SCENARIO, open_local_server
 
             server = await stack.enter_async_context(open_local_server())
             scenario = (

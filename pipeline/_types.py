@@ -91,6 +91,8 @@ class ReasoningBlock:
     text: str = ""
     signature: str | None = None
     redacted_data: str | None = None
+    provider: str | None = None
+    """The provider that produced the block: a codec sends back only its own provider's."""
 
 
 @dataclass(slots=True)
@@ -127,6 +129,9 @@ class AssistantMessage:
     thought_signature: bytes | None = None
     reasoning: list[ReasoningBlock] | None = None
     refusal: str | None = None
+    provider: str | None = None
+    """Extension: the provider that wrote the message. Its thought signatures (on the message
+    and on its tool calls) are sent back to that provider only, never to another."""
 
     @property
     def role(self) -> Literal["assistant"]:
@@ -252,6 +257,12 @@ class FallbackRequest:
     response_schema: dict[str, Any] | None = None
     retry: RetryConfiguration | None = None
     provider_kwargs: ProviderKwargs | None = None
+    top_p: float | None = None
+    """Extension: nucleus sampling (0 to 1)."""
+    stop: list[str] | None = None
+    """Extension: stop sequences; generation ends before any of them."""
+    seed: int | None = None
+    """Extension: best-effort deterministic sampling, where the provider supports it."""
 
     def __repr__(self) -> str:
         return _redacted_repr(self)
@@ -277,6 +288,12 @@ class ChatCompletionRequest:
     retry: RetryConfiguration | None = None
     fallbacks: list[FallbackRequest] | None = None
     provider_kwargs: ProviderKwargs | None = None
+    top_p: float | None = None
+    """Extension: nucleus sampling (0 to 1)."""
+    stop: list[str] | None = None
+    """Extension: stop sequences; generation ends before any of them."""
+    seed: int | None = None
+    """Extension: best-effort deterministic sampling, where the provider supports it."""
 
     def __repr__(self) -> str:
         return _redacted_repr(self)

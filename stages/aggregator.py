@@ -53,9 +53,9 @@ class _Choice:
     signature: bytes | None = None
     finish: Finish | None = None
 
-    def message(self) -> AssistantMessage:
+    def message(self, provider: str | None) -> AssistantMessage:
         reasoning = [
-            ReasoningBlock("".join(b.text), b.signature, b.redacted_data)
+            ReasoningBlock("".join(b.text), b.signature, b.redacted_data, provider)
             for _, b in sorted(self.reasoning.items())
         ]
         return AssistantMessage(
@@ -64,6 +64,7 @@ class _Choice:
             thought_signature=self.signature,
             reasoning=reasoning or None,
             refusal="".join(self.refusal) if self.refusal else None,
+            provider=provider,
         )
 
 
@@ -127,15 +128,16 @@ class ResponseAggregator(Poisonable):
         ordered = [choice for _, choice in sorted(self._choices.items())]
         first = ordered[0]
         usage = self._usage
+        provider = self._provider.value if self._provider else None
         return ChatCompletionResponse(
-            message=first.message(),
+            message=first.message(provider),
             finish_reason=first.finish.reason if first.finish else INCOMPLETE,
             usage=usage.raw if usage else None,
             provider=self._provider,
             model=self._model,
             token_usage=usage.usage if usage else None,
             response_id=self._response_id,
-            choices=[choice.message() for choice in ordered] if len(ordered) > 1 else None,
+            choices=[choice.message(provider) for choice in ordered] if len(ordered) > 1 else None,
         )
 
     def _choice(self, index: int) -> _Choice:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURES = SHARED / "fixtures"
-GOLD = SHARED / "gold"
+from pipeline.testing import default_fixtures_dir
+
+FIXTURES = default_fixtures_dir()
+GOLD = Path(__file__).resolve().parent / "gold"
 
 
 @pytest.fixture(params=["trio", "asyncio"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline._demo import main
-from pipeline._server import DEMO_TEXT
+from pipeline.testing import DEMO_TEXT
 
 
 @pytest.fixture(autouse=True)

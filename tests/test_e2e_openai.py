@@ -27,7 +27,7 @@ from pipeline import (
     generate_chat_completion,
     generate_chat_completion_stream,
 )
-from pipeline._server import DEMO_TEXT, LocalProviderServer, Replay, Synthetic, open_local_server
+from pipeline.testing import DEMO_TEXT, LocalProviderServer, Replay, Synthetic, open_local_server
 
 from ._expected import assert_matches, fixtures_of
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline._server import (
+from pipeline.testing import (
     DEMO_TEXT,
     LocalProviderServer,
     Replay,
@@ -31,7 +31,7 @@ from pipeline._server import (
     scenario_base_url,
     spawn_server_process,
 )
-from pipeline._server import __all__ as server_all
+from pipeline.testing import __all__ as server_all
 
 FIXTURES = default_fixtures_dir()
 TEXT_SSE = "openai/oai-py__text_plain.sse"
@@ -156,7 +156,7 @@ def test_unknown_provider_is_rejected() -> None:
 
 
 def test_all_is_complete() -> None:
-    import pipeline._server as package
+    import pipeline.testing as package
 
     public = {name for name in vars(package) if not name.startswith("_")}
     assert public - {"annotations"} <= set(server_all)
@@ -728,7 +728,7 @@ def test_spawned_server_process_serves() -> None:
 def test_module_entry_point_prints_ready_and_exits_cleanly() -> None:
     package_root = str(Path(__file__).resolve().parents[1])
     with subprocess.Popen(
-        [sys.executable, "-m", "pipeline._server", "--port", "0"],
+        [sys.executable, "-m", "pipeline.testing", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
         cwd=package_root,

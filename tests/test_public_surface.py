@@ -17,10 +17,10 @@ import pytest
 import pipeline
 from pipeline import _errors
 
-from .conftest import SHARED
+
 
 REPO = Path(__file__).resolve().parents[1]
-SEED = (SHARED / "seed" / "api-reference.txt").read_text(encoding="utf-8")
+SEED = (REPO.parent / "shared" / "seed" / "api-reference.txt").read_text(encoding="utf-8")
 
 # ---------------------------------------------------------------- reading the seed
 

@@ -33,7 +33,7 @@ from pipeline import (
     generate_chat_completion,
     generate_chat_completion_stream,
 )
-from pipeline._server import LocalProviderServer, Synthetic, open_local_server
+from pipeline.testing import LocalProviderServer, Synthetic, open_local_server
 
 pytestmark = pytest.mark.anyio
 

@@ -13,8 +13,8 @@ import anyio.abc
 
 from ._fixtures import FixtureError, default_fixtures_dir
 from ._formats import find_format
-from ._http import BadRequest, HttpConnection, Outcome
-from ._openai import OpenAIFormat
+from ._http_server import BadRequest, HttpConnection, Outcome
+from ._openai_wire import OpenAIFormat
 from ._planner import Planner
 from ._scenarios import Scenario, ScenarioDecodeError
 from ._urls import route, scenario_base_url
@@ -203,7 +203,7 @@ async def open_local_server(
         host: Address to listen on (loopback by default).
         port: Port; 0 picks a free one (read it from ``server.port``).
         fixtures_dir: Root for replayed fixtures; defaults to ``$PIPELINE_FIXTURES_DIR`` or the
-            repository's sibling ``shared/fixtures``. Only replays need it.
+            recorded streams shipped with this package. Only replays need it.
 
     Yields:
         The running server; it accepts connections until the block exits.

@@ -1,6 +1,6 @@
 """A local HTTP/1.1 server that speaks the LLM providers' wire protocols, for tests and demos.
 
-It replays the recorded streams in ``shared/fixtures`` and serves scripted scenarios (pacing,
+It replays the recorded streams shipped in ``pipeline/testing/fixtures`` and serves scripted scenarios (pacing,
 error statuses with Retry-After, connections cut mid-stream, malformed JSON, stalls). What it
 answers is chosen entirely by the request URL, so an embedded server and one in another process
 are driven the same way::
@@ -12,11 +12,11 @@ are driven the same way::
 
 Formats, chosen by the request path (after the scenario prefix):
 
-- OpenAI and DashScope: ``…/chat/completions`` (``_openai.py``);
+- OpenAI and DashScope: ``…/chat/completions`` (``_openai_wire.py``);
 - Anthropic and Anthropic on Vertex: ``…/v1/messages``, ``…/publishers/anthropic/models/…:
-  streamRawPredict`` (``_anthropic.py``);
+  streamRawPredict`` (``_anthropic_wire.py``);
 - Gemini: ``…/models/{model}:streamGenerateContent?alt=sse`` / ``:generateContent``
-  (``_gemini.py``).
+  (``_gemini_wire.py``).
 
 Each is one module implementing ``WireFormat`` (``_wire.py``), registered in ``_formats.py``.
 ``base_url(scenario, provider)`` returns the base URL a client uses for that provider; the client
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from ._fixtures import FixtureError as FixtureError
 from ._fixtures import default_fixtures_dir as default_fixtures_dir
-from ._http import Outcome as Outcome
+from ._http_server import Outcome as Outcome
 from ._process import spawn_server_process as spawn_server_process
 from ._scenarios import Replay as Replay
 from ._scenarios import Scenario as Scenario
@@ -35,8 +35,8 @@ from ._scenarios import ScenarioDecodeError as ScenarioDecodeError
 from ._scenarios import Synthetic as Synthetic
 from ._scenarios import decode_scenario as decode_scenario
 from ._scenarios import encode_scenario as encode_scenario
-from ._server import LocalProviderServer as LocalProviderServer
-from ._server import open_local_server as open_local_server
+from ._server_core import LocalProviderServer as LocalProviderServer
+from ._server_core import open_local_server as open_local_server
 from ._text import DEFAULT_SCENARIO as DEFAULT_SCENARIO
 from ._text import DEMO_TEXT as DEMO_TEXT
 from ._urls import scenario_base_url as scenario_base_url

@@ -1,4 +1,4 @@
-"""``python -m pipeline._server``: run the local provider server until killed."""
+"""``python -m pipeline.testing``: run the local provider server until killed."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The server in its own process, for benchmarks that must not share a CPU with it.
 
-``python -m pipeline._server --port 0`` prints one line ``READY http://127.0.0.1:PORT`` and serves
+``python -m pipeline.testing --port 0`` prints one line ``READY http://127.0.0.1:PORT`` and serves
 until it gets SIGTERM or SIGINT. :func:`spawn_server_process` does all of that from a test or a
 benchmark and hands back the root URL; build scenario URLs with
 :func:`~._urls.scenario_base_url`.
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import anyio
 
-from ._server import open_local_server
+from ._server_core import open_local_server
 
 __all__ = ("main", "spawn_server_process")
 
@@ -51,7 +51,7 @@ def spawn_server_process(
 
     On exit the child gets SIGTERM (then SIGKILL if it lingers) and is reaped.
     """
-    command = [sys.executable, "-m", "pipeline._server", "--port", str(port)]
+    command = [sys.executable, "-m", "pipeline.testing", "--port", str(port)]
     command += ["--backend", backend]
     if fixtures_dir is not None:
         command += ["--fixtures-dir", str(fixtures_dir)]
@@ -94,7 +94,7 @@ def _await_ready(child: subprocess.Popen[str], timeout: float) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line entry point: serve until SIGTERM or SIGINT, then exit 0."""
-    parser = argparse.ArgumentParser(prog="python -m pipeline._server", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m pipeline.testing", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--fixtures-dir", default=None)

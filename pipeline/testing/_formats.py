@@ -6,9 +6,9 @@ To add a provider: write one module implementing :class:`~._wire.WireFormat`, ad
 
 from __future__ import annotations
 
-from ._anthropic import AnthropicFormat
-from ._gemini import GeminiFormat
-from ._openai import OpenAIFormat
+from ._anthropic_wire import AnthropicFormat
+from ._gemini_wire import GeminiFormat
+from ._openai_wire import OpenAIFormat
 from ._wire import WireFormat
 
 __all__ = ("BASE_PATHS", "FORMATS", "find_format")

@@ -16,15 +16,15 @@ class FixtureError(LookupError):
 
 
 def default_fixtures_dir() -> Path:
-    """``$PIPELINE_FIXTURES_DIR``, else ``shared/fixtures`` next to the repository.
+    """``$PIPELINE_FIXTURES_DIR``, else the recorded streams shipped inside this package.
 
-    The package lives at ``<repo>/pipeline/_server/``; the shared docs sit beside the repository
-    (``<repo>/../shared/fixtures``).
+    They are package data (``pipeline/testing/fixtures``, origins and licenses in its
+    ``SOURCES.md``), so replays work from any installed copy, not only from a checkout.
     """
     configured = os.environ.get(ENV_VAR)
     if configured:
         return Path(configured)
-    return Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+    return Path(__file__).resolve().parent / "fixtures"
 
 
 def read_fixture(root: Path, relative: str) -> bytes:
