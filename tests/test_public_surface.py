@@ -17,8 +17,6 @@ import pytest
 import pipeline
 from pipeline import _errors
 
-
-
 REPO = Path(__file__).resolve().parents[1]
 SEED = (REPO.parent / "shared" / "seed" / "api-reference.txt").read_text(encoding="utf-8")
 

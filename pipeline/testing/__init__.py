@@ -1,9 +1,9 @@
 """A local HTTP/1.1 server that speaks the LLM providers' wire protocols, for tests and demos.
 
-It replays the recorded streams shipped in ``pipeline/testing/fixtures`` and serves scripted scenarios (pacing,
-error statuses with Retry-After, connections cut mid-stream, malformed JSON, stalls). What it
-answers is chosen entirely by the request URL, so an embedded server and one in another process
-are driven the same way::
+It replays the recorded streams shipped in ``pipeline/testing/fixtures`` and serves scripted
+scenarios (pacing, error statuses with Retry-After, connections cut mid-stream, malformed JSON,
+stalls). What it answers is chosen entirely by the request URL, so an embedded server and one in
+another process are driven the same way::
 
     async with open_local_server() as server:
         url = server.base_url(Synthetic(20, pace_ms=5, cut_after=3))
