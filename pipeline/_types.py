@@ -181,6 +181,8 @@ class OpenAIKwargs(TypedDict, total=False):
     service_tier: Literal["auto", "default", "flex", "scale", "priority"]
     reasoning_effort: Literal["low", "medium", "high"]
     base_url: str
+    extra_body: dict[str, Any]
+    """Merged into the JSON body as given, unchecked: for parameters this library does not model."""
 
 
 class AnthropicKwargs(TypedDict, total=False):
@@ -188,6 +190,8 @@ class AnthropicKwargs(TypedDict, total=False):
 
     thinking: ThinkingConfigParam
     base_url: str
+    extra_body: dict[str, Any]
+    """Merged into the JSON body as given, unchecked: for parameters this library does not model."""
 
 
 class GoogleKwargs(TypedDict, total=False):
@@ -195,6 +199,8 @@ class GoogleKwargs(TypedDict, total=False):
 
     thinking_config: ThinkingConfigDict
     base_url: str
+    extra_body: dict[str, Any]
+    """Merged into the JSON body as given, unchecked: for parameters this library does not model."""
 
 
 class AnthropicVertexKwargs(TypedDict, total=False):
@@ -205,6 +211,8 @@ class AnthropicVertexKwargs(TypedDict, total=False):
     region: str
     service_account_credentials: dict[str, Any]
     base_url: str
+    extra_body: dict[str, Any]
+    """Merged into the JSON body as given, unchecked: for parameters this library does not model."""
 
 
 class AlibabaKwargs(TypedDict, total=False):
@@ -212,6 +220,8 @@ class AlibabaKwargs(TypedDict, total=False):
 
     base_url: str
     enable_search: bool
+    extra_body: dict[str, Any]
+    """Merged into the JSON body as given, unchecked: for parameters this library does not model."""
 
 
 class ProviderKwargs(TypedDict, total=False):
