@@ -176,13 +176,19 @@ class ThinkingConfigDict(TypedDict, total=False):
 
 
 class OpenAIKwargs(TypedDict, total=False):
-    """OpenAI-specific arguments passed to the chat completions API."""
+    """OpenAI-specific arguments passed to the chat completions API.
+
+    Any other key is refused with a did-you-mean message: nothing is dropped silently.
+    """
 
     service_tier: Literal["auto", "default", "flex", "scale", "priority"]
     reasoning_effort: Literal["low", "medium", "high"]
     base_url: str
+    parallel_tool_calls: bool
+    """Extension: whether the model may call several tools in one turn (sent as given)."""
     extra_body: dict[str, Any]
-    """Merged into the JSON body as given, unchecked: for parameters this library does not model."""
+    """Merged into the JSON body last, as given and unchecked (its keys replace the library's
+    own): for parameters this library does not model."""
 
 
 class AnthropicKwargs(TypedDict, total=False):
@@ -216,12 +222,30 @@ class AnthropicVertexKwargs(TypedDict, total=False):
 
 
 class AlibabaKwargs(TypedDict, total=False):
-    """Qwen via DashScope's OpenAI-compatible endpoint."""
+    """Qwen via DashScope's OpenAI-compatible endpoint.
+
+    Any other key is refused with a did-you-mean message: nothing is dropped silently.
+
+    DashScope answers HTTP 400 when thinking is on and the request does not stream. So that no
+    such request is ever sent, ``enable_thinking: True`` with ``generate_chat_completion`` (not
+    streaming) raises :class:`RequestValidationError` before any I/O, naming this option and
+    asking for ``generate_chat_completion_stream``; streaming is never switched on behind the
+    caller's back.
+    """
 
     base_url: str
     enable_search: bool
+    enable_thinking: bool
+    """Extension: hybrid-thinking Qwen models reason first. The reasoning arrives as
+    ``message.reasoning`` (provider ``"alibaba"``), never as content or sentences.
+    Streaming only."""
+    thinking_budget: int
+    """Extension: the most tokens the model may spend reasoning."""
+    parallel_tool_calls: bool
+    """Extension: whether the model may call several tools in one turn (sent as given)."""
     extra_body: dict[str, Any]
-    """Merged into the JSON body as given, unchecked: for parameters this library does not model."""
+    """Merged into the JSON body last, as given and unchecked (its keys replace the library's
+    own): for parameters this library does not model."""
 
 
 class ProviderKwargs(TypedDict, total=False):
