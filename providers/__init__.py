@@ -8,6 +8,7 @@ from pipeline._types import CompletionsProvider
 from ._base import HTTPRequestSpec as HTTPRequestSpec
 from ._base import ProviderCodec as ProviderCodec
 from .alibaba import alibaba_codec
+from .google import GoogleCodec
 from .openai import OpenAICodec
 
 __all__ = ("HTTPRequestSpec", "ProviderCodec", "codec_for")
@@ -20,4 +21,6 @@ def codec_for(provider: CompletionsProvider | str) -> ProviderCodec:
         return OpenAICodec()
     if name is CompletionsProvider.ALIBABA:
         return alibaba_codec()
+    if name is CompletionsProvider.GOOGLE:
+        return GoogleCodec()
     raise ConfigurationError(f"provider {name.value!r} is not available in this version")
