@@ -168,11 +168,18 @@ class ThinkingConfigParam(TypedDict, total=False):
 
 
 class ThinkingConfigDict(TypedDict, total=False):
-    """Gemini ``thinkingConfig``: ``{"thinking_budget": 10000, "include_thoughts": True}``."""
+    """Gemini ``thinkingConfig``: ``{"thinking_budget": 10000, "include_thoughts": True}``.
+
+    Sent as given, each key in the API's camelCase whichever case the caller used
+    (``thinking_budget`` and ``thinkingBudget`` both become ``thinkingBudget``).
+    """
 
     thinking_budget: int
     include_thoughts: bool
     thinking_level: str
+    thinkingBudget: int
+    includeThoughts: bool
+    thinkingLevel: str
 
 
 class OpenAIKwargs(TypedDict, total=False):
@@ -205,8 +212,12 @@ class GoogleKwargs(TypedDict, total=False):
 
     thinking_config: ThinkingConfigDict
     base_url: str
+    """The API root (default ``https://generativelanguage.googleapis.com``, or the
+    ``GOOGLE_GEMINI_BASE_URL`` environment variable); ``/v1beta/models/…`` is appended."""
     extra_body: dict[str, Any]
-    """Merged into the JSON body as given, unchecked: for parameters this library does not model."""
+    """Merged into the JSON body last, as given and unchecked: for parameters this library does
+    not model. Objects merge key by key, so ``{"generationConfig": {"topK": 40}}`` adds ``topK``
+    and keeps the library's own ``generationConfig`` keys; any other value replaces."""
 
 
 class AnthropicVertexKwargs(TypedDict, total=False):
@@ -377,6 +388,10 @@ class TokenUsage:
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
+    cache_write_5m_tokens: int | None = None
+    """Of ``cache_write_tokens``, those cached for 5 minutes (Anthropic ``ephemeral_5m``)."""
+    cache_write_1h_tokens: int | None = None
+    """Of ``cache_write_tokens``, those cached for 1 hour (Anthropic ``ephemeral_1h``)."""
 
     @property
     def total_tokens(self) -> int:
