@@ -33,10 +33,18 @@ from stages.aggregator import ResponseAggregator
 from stages.sse import SSEDecoder
 from stages.tool_calls import ToolCallAssembler
 
+from ._auth import authorize
 from ._chunks import ChunkMapper
 from ._core import FusedCore, StageCore
 from ._errors import ProviderConnectionError, ProviderError
-from ._http import Shard, acquire_client, loop_key, release_client, transport_error
+from ._http import (
+    Shard,
+    acquire_client,
+    build_request,
+    loop_key,
+    release_client,
+    transport_error,
+)
 from ._supervisor import AttemptPlan, PlannedAttempt
 from ._types import ChatCompletionChunk, ChatCompletionRequest, RetryConfiguration
 
@@ -119,15 +127,17 @@ async def _wind_down(body: AsyncIterator[bytes]) -> None:
 async def send_request(
     spec: HTTPRequestSpec, codec: ProviderCodec, *, stream: bool
 ) -> tuple[httpx.Response, Shard]:
-    """Send ``spec``; an error status becomes the codec's typed error (body read first)."""
+    """Send ``spec``; an error status becomes the codec's typed error (body read first).
+
+    A spec with an authorizer is authorized first (an access token, cached and shared).
+    """
     provider = codec.provider.value
+    spec = await authorize(spec, provider=provider)
     shard = acquire_client(spec.url)
     try:
         try:
             response = await shard.client.send(
-                shard.client.build_request(
-                    spec.method, spec.url, headers=dict(spec.headers), content=spec.body
-                ),
+                build_request(shard.client, spec.method, spec.url, spec.headers, spec.body),
                 stream=stream,
             )
         except Exception as exc:
