@@ -33,6 +33,7 @@ from stages.aggregator import ResponseAggregator
 from stages.sse import SSEDecoder
 from stages.tool_calls import ToolCallAssembler
 
+from ._auth import authorize
 from ._chunks import ChunkMapper
 from ._core import FusedCore, StageCore
 from ._errors import ProviderConnectionError, ProviderError
@@ -126,8 +127,12 @@ async def _wind_down(body: AsyncIterator[bytes]) -> None:
 async def send_request(
     spec: HTTPRequestSpec, codec: ProviderCodec, *, stream: bool
 ) -> tuple[httpx.Response, Shard]:
-    """Send ``spec``; an error status becomes the codec's typed error (body read first)."""
+    """Send ``spec``; an error status becomes the codec's typed error (body read first).
+
+    A spec with an authorizer is authorized first (an access token, cached and shared).
+    """
     provider = codec.provider.value
+    spec = await authorize(spec, provider=provider)
     shard = acquire_client(spec.url)
     try:
         try:

@@ -202,9 +202,20 @@ class AnthropicKwargs(TypedDict, total=False):
     """Anthropic-specific arguments passed to the messages API."""
 
     thinking: ThinkingConfigParam
+    """Sent as given. With thinking on, ``temperature`` is not sent (only 1 is accepted)."""
     base_url: str
+    """The API root (default ``https://api.anthropic.com``, or ``ANTHROPIC_BASE_URL``)."""
+    top_k: int
+    """Extension: sample from the k most likely tokens only."""
+    betas: list[str]
+    """Extension: beta feature names, sent in the ``anthropic-beta`` header."""
+    structured_output: Literal["auto", "native", "tool"]
+    """Extension: how ``response_schema`` is asked for: ``native`` (``output_config.format``),
+    ``tool`` (one forced tool whose input is the answer), or ``auto`` (the default: native for
+    the models that have it, the tool otherwise)."""
     extra_body: dict[str, Any]
-    """Merged into the JSON body as given, unchecked: for parameters this library does not model."""
+    """Merged into the JSON body last, as given and unchecked (its keys replace the library's
+    own): for parameters this library does not model."""
 
 
 class GoogleKwargs(TypedDict, total=False):
@@ -225,11 +236,24 @@ class AnthropicVertexKwargs(TypedDict, total=False):
 
     thinking: ThinkingConfigParam
     project_id: str
+    """The Google Cloud project (default: the credentials' ``project_id``, or
+    ``ANTHROPIC_VERTEX_PROJECT_ID``)."""
     region: str
+    """``global``, or a region such as ``us-east5`` (default ``CLOUD_ML_REGION``, else
+    ``global``)."""
     service_account_credentials: dict[str, Any]
+    """The service-account key JSON, parsed; never shown in any repr, error or log."""
     base_url: str
+    """Replaces ``https://{region}-aiplatform.googleapis.com/v1`` (tests, private endpoints)."""
+    top_k: int
+    """Extension: sample from the k most likely tokens only."""
+    betas: list[str]
+    """Extension: beta feature names, sent in the ``anthropic-beta`` header."""
+    structured_output: Literal["auto", "native", "tool"]
+    """Extension: as for ``anthropic``; ``auto`` means the tool on Vertex."""
     extra_body: dict[str, Any]
-    """Merged into the JSON body as given, unchecked: for parameters this library does not model."""
+    """Merged into the JSON body last, as given and unchecked (its keys replace the library's
+    own): for parameters this library does not model."""
 
 
 class AlibabaKwargs(TypedDict, total=False):
