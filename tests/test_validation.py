@@ -270,6 +270,24 @@ def test_every_unknown_option_is_reported_and_a_secret_looking_key_is_hidden() -
     ]
 
 
+def test_unknown_options_are_refused_in_a_typed_request_and_never_show_their_value() -> None:
+    secret = "sk-proj-abcdefghijklmnop0123456789"
+    typed = ChatCompletionRequest(
+        CompletionsProvider.ALIBABA,
+        None,
+        "qwen3-max",
+        [UserMessage("hi")],
+        provider_kwargs={"alibaba": {"api_key": secret}},  # type: ignore[typeddict-unknown-key]
+    )
+    with pytest.raises(RequestValidationError) as info:
+        to_request(typed)
+    assert info.value.problems == (
+        "provider_kwargs.alibaba.api_key: unknown option; the options are base_url, "
+        "enable_search, enable_thinking, extra_body, parallel_tool_calls, thinking_budget",
+    )
+    assert secret not in str(info.value)
+
+
 def test_sampling_fields_are_accepted_within_their_limits() -> None:
     request = to_request(base(top_p=1, stop=["\n\n", "END", "x", "y"], seed=-3))
     assert (request.top_p, request.stop, request.seed) == (1.0, ["\n\n", "END", "x", "y"], -3)
