@@ -68,9 +68,9 @@ def assert_matches_anthropic(response: ChatCompletionResponse, name: str) -> Non
     texts = [b["text"] for b in content if b["type"] == "text"]
     assert message.content == ("".join(texts) if texts else None)
     calls = [b for b in content if b["type"] == "tool_use"]
-    assert [(c.index, c.id, c.function.name, c.function.arguments) for c in message.tool_calls or []] == [
-        (i, c["id"], c["name"], wanted_input(c)) for i, c in enumerate(calls)
-    ]
+    assert [
+        (c.index, c.id, c.function.name, c.function.arguments) for c in message.tool_calls or []
+    ] == [(i, c["id"], c["name"], wanted_input(c)) for i, c in enumerate(calls)]
     thinking = [b for b in content if b["type"] in ("thinking", "redacted_thinking")]
     reasoning = message.reasoning or []
     assert [(r.text, len(r.signature or "")) for r in reasoning] == [
