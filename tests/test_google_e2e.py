@@ -12,6 +12,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 
 from pipeline import (
@@ -26,9 +27,20 @@ from pipeline import (
     generate_chat_completion_stream,
     serialize_conversation,
 )
-from pipeline._types import ChatCompletionResponse, Message, ToolResultMessage, UserMessage
+from pipeline._core import FusedCore
+from pipeline._events import ResponseReady
+from pipeline._types import (
+    ChatCompletionResponse,
+    CompletionsProvider,
+    Message,
+    ToolResultMessage,
+    UserMessage,
+)
 from pipeline.testing import LocalProviderServer, Replay, Synthetic, open_local_server
 from pipeline.testing._gemini_wire import synthetic_signature
+from providers.google import GoogleCodec
+from stages.aggregator import ResponseAggregator
+from stages.tool_calls import ToolCallAssembler
 
 from ._expected_gemini import assert_gemini_matches, gemini_streams, recorded_signatures
 
@@ -101,6 +113,30 @@ async def test_the_json_array_body_over_http(server: LocalProviderServer) -> Non
     )
     assert_gemini_matches(response, name)
     assert server.requests[-1].path.endswith(":generateContent")
+
+
+async def test_the_stream_without_alt_sse_is_one_json_array(server: LocalProviderServer) -> None:
+    # The library always asks for SSE; the server also speaks the array form, and the codec
+    # decodes it as the same response.
+    spec = Synthetic(deltas=4, thoughts=2, tool_calls=2, signatures=True)
+    url = server.base_url(spec, provider="google")
+    async with httpx.AsyncClient() as client:
+        raw = await client.post(
+            f"{url}/v1beta/models/gemini-3-pro-preview:streamGenerateContent",
+            json={"contents": [{"role": "user", "parts": [{"text": "Hello"}]}]},
+        )
+    assert raw.headers["content-type"].startswith("application/json")
+    assert raw.content.startswith(b"[")
+    core = FusedCore([ToolCallAssembler(), ResponseAggregator(provider=CompletionsProvider.GOOGLE)])
+    events = [out for e in GoogleCodec().decode_response(raw.content) for out in core.feed(e)]
+    last = (events + core.flush())[-1]
+    assert isinstance(last, ResponseReady)
+    streamed = final(await collect(request(url)))
+    assert last.response.message.content == streamed.message.content
+    assert last.response.message.reasoning == streamed.message.reasoning
+    assert last.response.token_usage == streamed.token_usage
+    # Same arguments and signatures; ids are derived from the same response id.
+    assert last.response.message.tool_calls == streamed.message.tool_calls
 
 
 async def test_two_turn_tool_conversation_sends_the_signature_back(

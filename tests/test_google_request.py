@@ -324,7 +324,7 @@ def test_a_tool_result_with_no_known_function_name_is_refused() -> None:
         GoogleCodec().build_request(req, stream=True)
 
 
-@pytest.mark.parametrize("provider", ["openai", "alibaba"])
+@pytest.mark.parametrize("provider", ["openai", "alibaba", "anthropic"])
 def test_other_providers_never_receive_gemini_signatures(provider: str) -> None:
     signature = base64.b64encode(SIGNATURE).decode()
     turn = AssistantMessage(
