@@ -43,6 +43,7 @@ from stages.aggregator import ResponseAggregator
 from stages.tool_calls import ToolCallAssembler
 
 from ._expected_gemini import assert_gemini_matches, gemini_streams, recorded_signatures
+from .conftest import FIXTURES
 
 pytestmark = pytest.mark.anyio
 
@@ -113,6 +114,21 @@ async def test_the_json_array_body_over_http(server: LocalProviderServer) -> Non
     )
     assert_gemini_matches(response, name)
     assert server.requests[-1].path.endswith(":generateContent")
+
+
+async def test_a_recorded_generate_content_body(server: LocalProviderServer) -> None:
+    name = "gemini/vercel__google-text.json"
+    url = server.base_url(Replay(fixture=name), provider="google")
+    response = await generate_chat_completion(request(url))
+    body = json.loads((FIXTURES / name).read_bytes())
+    part = body["candidates"][0]["content"]["parts"][0]
+    assert response.message.content == part["text"]
+    assert response.finish_reason == "stop"
+    assert response.message.thought_signature is not None
+    assert base64.b64encode(response.message.thought_signature).decode() == part["thoughtSignature"]
+    assert response.usage == body["usageMetadata"]
+    assert response.response_id == body["responseId"]
+    assert response.model == "gemini-3-pro-preview"
 
 
 async def test_the_stream_without_alt_sse_is_one_json_array(server: LocalProviderServer) -> None:
