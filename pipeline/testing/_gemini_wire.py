@@ -3,7 +3,10 @@
 ``POST …/models/{model}:streamGenerateContent?alt=sse`` streams ``data: <GenerateContentResponse>``
 events separated by ``\\r\\n\\r\\n`` with no terminator; without ``alt=sse`` the same endpoint
 returns one JSON array of those objects; ``:generateContent`` returns one object (PROVIDERS.md
-§3). Synthetic bytes use Google's spacing (``{"candidates": [{"content": …``).
+§3). Synthetic bytes use Google's spacing (``{"candidates": [{"content": …``). A synthetic reply
+can think first (``Synthetic.thoughts``: ``thought: true`` parts, ``thoughtsTokenCount``) and be
+signed like Gemini 3 (``Synthetic.signatures``: the first of parallel calls, or an empty final
+text part, carries a ``thoughtSignature``).
 """
 
 from __future__ import annotations
