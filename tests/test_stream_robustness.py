@@ -42,14 +42,13 @@ from pipeline import (
 )
 from pipeline.testing import LocalProviderServer, Synthetic, open_local_server
 
+from ._waiting import SAFETY_NET, cancel_when, until
 from .conftest import on_virtual_clock
 
 pytestmark = pytest.mark.anyio
 
 KEY = "sk-robustness-test-key-0123456789"
 FAST_RETRY = {"max_retries": 1, "retry_delay": 0.01}
-SAFETY_NET = 30.0
-"""Seconds after which a test that should end at once is declared hung (never a timing claim)."""
 
 
 @pytest.fixture
@@ -93,13 +92,6 @@ async def settle(server: LocalProviderServer) -> None:
         await server.wait_until(lambda: server.active_streams == 0)
 
 
-async def until(predicate: Callable[[], bool]) -> None:
-    """Poll ``predicate`` for state that has no event to wait on (client-side counters)."""
-    with anyio.fail_after(SAFETY_NET):
-        while not predicate():  # noqa: ASYNC110 - nothing signals these counters
-            await anyio.sleep(0.005)
-
-
 async def released() -> None:
     """Wait until a background close handed every shard back."""
     await until(lambda: in_flight() == 0)
@@ -112,28 +104,6 @@ async def in_retry_wait(server: LocalProviderServer, requests: int = 1) -> None:
     both together mean the client is in (or entering) the wait before its next attempt.
     """
     await until(lambda: len(server.requests) == requests and in_flight() == 0)
-
-
-async def cancel_when(
-    wait: Callable[[], Awaitable[object]], work: Callable[[], Awaitable[object]]
-) -> bool:
-    """Run ``work``, cancelling it once ``wait`` returns; True if ``work`` was cancelled.
-
-    Synchronises on an event instead of a deadline, so it means the same on a loaded machine.
-    """
-    scope = anyio.CancelScope()
-
-    async def cancel_after_wait() -> None:
-        await wait()
-        scope.cancel()
-
-    with anyio.fail_after(SAFETY_NET):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(cancel_after_wait)
-            with scope:
-                await work()
-            tg.cancel_scope.cancel()
-    return scope.cancelled_caught
 
 
 # ---------------------------------------------------------------- raw listeners
