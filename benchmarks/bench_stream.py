@@ -7,7 +7,9 @@ round runs, back to back on one trio loop:
   (b) the public API, ``generate_chat_completion_stream`` (decoding, tool calls, aggregation);
   (c) the same with ``stream_sentences=True`` (segmenter and markdown cleaner too);
   (d) Gemini baseline: raw httpx ``aiter_lines`` + ``json.loads`` + picking the parts' text;
-  (e) the public API on the same Gemini stream (``provider: "google"``).
+  (e) the public API on the same Gemini stream (``provider: "google"``);
+  (f) Anthropic baseline: raw httpx ``aiter_lines`` + ``json.loads`` + picking ``text_delta``;
+  (g) the public API on the same Anthropic Messages stream (``provider: "anthropic"``).
 
 The figure is this process's CPU time (the server's is not counted) divided by N, the median of
 the rounds. Target: (b) ≤ 1.5 × (a).
@@ -72,6 +74,25 @@ async def raw_httpx_gemini(client: httpx.AsyncClient, base_url: str) -> int:
     return count
 
 
+async def raw_httpx_anthropic(client: httpx.AsyncClient, base_url: str) -> int:
+    """The same least work on Anthropic's stream: data lines, JSON, the text deltas."""
+    count = 0
+    request = {
+        "model": "bench",
+        "max_tokens": 8192,
+        "messages": [{"role": "user", "content": "go"}],
+        "stream": True,
+    }
+    async with client.stream("POST", f"{base_url}/v1/messages", json=request) as response:
+        async for line in response.aiter_lines():
+            if not line.startswith("data: "):
+                continue
+            event = json.loads(line[6:])
+            if event["type"] == "content_block_delta" and event["delta"]["type"] == "text_delta":
+                count += 1
+    return count
+
+
 async def pipeline_stream(base_url: str, *, sentences: bool, provider: str = "openai") -> int:
     request = {
         "provider": provider,
@@ -99,12 +120,15 @@ async def main(deltas: int, rounds: int) -> None:
     with spawn_server_process() as root:
         base_url = scenario_base_url(root, Synthetic(deltas=deltas))
         gemini_url = scenario_base_url(root, Synthetic(deltas=deltas), "google")
+        anthropic_url = scenario_base_url(root, Synthetic(deltas=deltas), "anthropic")
         results: dict[str, list[float]] = {
             "raw": [],
             "pipeline": [],
             "sentences": [],
             "gemini_raw": [],
             "gemini": [],
+            "anthropic_raw": [],
+            "anthropic": [],
         }
         async with httpx.AsyncClient(timeout=60) as client:
             runs: dict[str, Callable[[], Awaitable[int]]] = {
@@ -113,6 +137,10 @@ async def main(deltas: int, rounds: int) -> None:
                 "sentences": lambda: pipeline_stream(base_url, sentences=True),
                 "gemini_raw": lambda: raw_httpx_gemini(client, gemini_url),
                 "gemini": lambda: pipeline_stream(gemini_url, sentences=False, provider="google"),
+                "anthropic_raw": lambda: raw_httpx_anthropic(client, anthropic_url),
+                "anthropic": lambda: pipeline_stream(
+                    anthropic_url, sentences=False, provider="anthropic"
+                ),
             }
             for run in runs.values():  # warm-up: connections, imports, caches
                 await run()
@@ -135,6 +163,11 @@ async def main(deltas: int, rounds: int) -> None:
     ratio = gemini / gemini_raw
     print(f"  (d) Gemini raw httpx + json.loads        {gemini_raw:8.2f} µs")
     print(f"  (e) pipeline, Gemini content deltas      {gemini:8.2f} µs   ratio {ratio:.2f}x")
+    anthropic_raw = statistics.median(results["anthropic_raw"])
+    anthropic = statistics.median(results["anthropic"])
+    ratio = anthropic / anthropic_raw
+    print(f"  (f) Anthropic raw httpx + json.loads     {anthropic_raw:8.2f} µs")
+    print(f"  (g) pipeline, Anthropic content deltas   {anthropic:8.2f} µs   ratio {ratio:.2f}x")
     print(f"target (b) <= 1.50x: {'met' if full / raw <= 1.5 else 'NOT met'}")
 
 
