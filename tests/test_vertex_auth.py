@@ -166,6 +166,28 @@ async def test_a_token_endpoint_error_is_an_authentication_error_without_secrets
         assert "eyJ" not in text  # no JWT assertion either
 
 
+async def test_concurrent_requests_share_one_failed_fetch(server: LocalProviderServer) -> None:
+    req = request(server, fail=401)
+    req["retry"] = {"enabled": False}
+    failures: list[BaseException] = []
+
+    async def one() -> None:
+        try:
+            await final(req)
+        except AuthenticationError as exc:
+            failures.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(10):
+            tg.start_soon(one)
+    assert len(failures) == 10
+    assert all(f.status_code == 401 for f in failures)  # type: ignore[attr-defined]
+    assert server.token_requests == 1
+    with pytest.raises(AuthenticationError):  # a failure is not cached: a later request asks
+        await final(req)
+    assert server.token_requests == 2
+
+
 async def test_an_untrusted_key_is_refused_by_the_token_endpoint() -> None:
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
     async with open_local_server(trusted_service_accounts={EMAIL: other}) as server:
