@@ -19,12 +19,12 @@ from ._stream import (
     ChunkStage,
     PreparedAttempt,
     deadline_after,
-    prepare,
+    prepare_all,
     remaining,
     send_request,
     translate_failure,
 )
-from ._supervisor import AttemptPlan, plan_requests
+from ._supervisor import AttemptPlan
 from ._types import ChatCompletionRequest, ChatCompletionResponse, StreamOptions
 from ._validation import to_request, to_stream_options
 
@@ -60,7 +60,7 @@ async def generate_chat_completion_stream(
     """
     typed = to_request(request)
     options = to_stream_options(stream_options)
-    plan = AttemptPlan([prepare(p, stream=True) for p in plan_requests(typed)])
+    plan = AttemptPlan(prepare_all(typed, stream=True))
     return ChatCompletionStream(plan, stages=[*voice_stages(options), *stages])
 
 
@@ -79,7 +79,7 @@ async def generate_chat_completion(
         AllAttemptsFailedError: Several attempts failed; it holds each error.
     """
     typed = to_request(request)
-    plan = AttemptPlan([prepare(p, stream=False) for p in plan_requests(typed)])
+    plan = AttemptPlan(prepare_all(typed, stream=False))
     while True:
         attempt = plan.current
         try:

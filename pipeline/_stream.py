@@ -36,7 +36,7 @@ from stages.tool_calls import ToolCallAssembler
 from ._auth import authorize
 from ._chunks import ChunkMapper
 from ._core import FusedCore, StageCore
-from ._errors import ProviderConnectionError, ProviderError
+from ._errors import ProviderConnectionError, ProviderError, RequestValidationError
 from ._http import (
     Shard,
     acquire_client,
@@ -45,7 +45,7 @@ from ._http import (
     release_client,
     transport_error,
 )
-from ._supervisor import AttemptPlan, PlannedAttempt
+from ._supervisor import AttemptPlan, PlannedAttempt, plan_requests
 from ._types import ChatCompletionChunk, ChatCompletionRequest, RetryConfiguration
 
 ChunkStage = StageCore[ChatCompletionChunk, ChatCompletionChunk]
@@ -172,6 +172,25 @@ def prepare(planned: PlannedAttempt, *, stream: bool) -> PreparedAttempt:
     codec = codec_for(planned.request.provider)
     spec = codec.build_request(planned.request, stream=stream)
     return PreparedAttempt(planned.request, planned.retry, codec, spec)
+
+
+def prepare_all(request: ChatCompletionRequest, *, stream: bool) -> list[PreparedAttempt]:
+    """Every attempt of ``request`` prepared; a codec's problem in a fallback names it.
+
+    Raises:
+        RequestValidationError: a codec refused a value; paths start ``fallbacks[i].``
+            when the value is (or was inherited by) that fallback.
+    """
+    prepared = []
+    for number, planned in enumerate(plan_requests(request)):
+        try:
+            prepared.append(prepare(planned, stream=stream))
+        except RequestValidationError as exc:
+            if number == 0:
+                raise
+            problems = [f"fallbacks[{number - 1}].{problem}" for problem in exc.problems]
+            raise RequestValidationError(problems) from None
+    return prepared
 
 
 class ChatCompletionStream:
