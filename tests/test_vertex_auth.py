@@ -26,9 +26,10 @@ from pipeline import (
     generate_chat_completion_stream,
 )
 from pipeline._validation import to_request
-from pipeline.testing import LocalProviderServer, Synthetic, open_local_server
+from pipeline.testing import LocalProviderServer, Replay, Synthetic, open_local_server
 from providers import codec_for
 
+from ._expected_anthropic import assert_matches_anthropic
 from ._service_account import EMAIL, credentials, private_pem, public_pem
 
 pytestmark = pytest.mark.anyio
@@ -252,3 +253,18 @@ def test_reprs_of_the_request_spec_and_authorizer_hide_the_key() -> None:
         assert key_body not in text
         assert assertion not in text
     assert "<redacted>" in repr(spec.authorizer)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "anthropic/vercel__anthropic-thinking.chunks.txt",
+        "anthropic/vercel__anthropic-parallel-tools-3.chunks.txt",
+        "anthropic/vercel__anthropic-cache-write.chunks.txt",
+    ],
+)
+async def test_recorded_streams_replay_over_vertex(server: LocalProviderServer, name: str) -> None:
+    response = await final(request(server, Replay(fixture=name, slice_bytes=7)))
+    assert_matches_anthropic(response, name)
+    assert response.provider == "anthropic_vertex"
+    assert all(block.provider == "anthropic_vertex" for block in response.message.reasoning or ())
