@@ -26,7 +26,15 @@ from pipeline import (
     generate_chat_completion_stream,
 )
 from pipeline._validation import to_request
-from pipeline.testing import LocalProviderServer, Replay, Synthetic, open_local_server
+from pipeline.testing import (
+    LocalProviderServer,
+    Replay,
+    Synthetic,
+    decode_scenario,
+    encode_scenario,
+    open_local_server,
+)
+from pipeline.testing._token_endpoint import TokenEndpoint
 from providers import codec_for
 
 from ._expected_anthropic import assert_matches_anthropic
@@ -268,3 +276,47 @@ async def test_recorded_streams_replay_over_vertex(server: LocalProviderServer, 
     assert_matches_anthropic(response, name)
     assert response.provider == "anthropic_vertex"
     assert all(block.provider == "anthropic_vertex" for block in response.message.reasoning or ())
+
+
+def test_the_token_endpoint_checks_grant_and_claims() -> None:
+    endpoint = TokenEndpoint({EMAIL: public_pem()})
+    req = to_request(
+        {
+            "provider": "anthropic_vertex",
+            "model": "m",
+            "messages": [{"role": "user", "content": "x"}],
+            "provider_kwargs": {
+                "anthropic_vertex": {
+                    "service_account_credentials": credentials(
+                        token_uri=TokenEndpoint.uri("http://127.0.0.1:1")
+                    )
+                }
+            },
+        }
+    )
+    authorizer = codec_for("anthropic_vertex").build_request(req, stream=True).authorizer
+    assert authorizer is not None
+    good = authorizer.token_request(1_700_000_000)
+    answer = endpoint.answer("", good.body, now=10.0)
+    assert answer.status == 200
+    token = json.loads(answer.body)["access_token"]
+    assert endpoint.accepts(f"Bearer {token}", now=10.0 + 3598)
+    assert not endpoint.accepts(f"Bearer {token}", now=10.0 + 3599)
+    assert not endpoint.accepts("Bearer ya29.unknown", now=10.0)
+    wrong_grant = good.body.replace(b"jwt-bearer", b"password")
+    assert (
+        json.loads(endpoint.answer("", wrong_grant, now=0).body)["error"]
+        == "unsupported_grant_type"
+    )
+    tampered = good.body[:-8] + b"AAAAAAAA"
+    assert json.loads(endpoint.answer("", tampered, now=0).body)["error"] == "invalid_grant"
+    assert endpoint.token_requests == 3
+    grant = authorizer.read_token_response(200, answer.body)
+    assert grant.headers == {"authorization": f"Bearer {token}"}
+    assert token not in repr(grant)
+
+
+def test_synthetic_thinking_fields_survive_the_url() -> None:
+    spec = Synthetic(3, thoughts=2, redacted_thinking=1, tool_calls=1)
+    assert "redacted_thinking=1" in encode_scenario(spec)
+    assert decode_scenario(encode_scenario(spec)) == spec
