@@ -77,7 +77,9 @@ def test_help_and_version() -> None:
     version = cli("--version")
     assert version.returncode == 0
     assert version.stdout.strip() == "voxstream 0.1.0"
-    assert cli("version").stdout == version.stdout
+    listed = cli("version").stdout.splitlines()
+    assert listed[0] == "voxstream 0.1.0"
+    assert listed[1] == "providers: openai, anthropic, google, anthropic_vertex, alibaba"
 
 
 def test_console_script_is_installed() -> None:

@@ -36,7 +36,7 @@ def parser() -> argparse.ArgumentParser:
     _serve.add_parser(sub)
     _bench.add_parser(sub)
     _providers.add_parser(sub)
-    sub.add_parser("version", help="print the version")
+    sub.add_parser("version", help="print the version and the providers it speaks")
     return root
 
 
@@ -51,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         root.print_help()
         return 0
     if args.command == "version":
+        from .._types import CompletionsProvider
+
         print(_version())
+        print("providers: " + ", ".join(p.value for p in CompletionsProvider))
         return 0
     runners = {
         "chat": _chat.run,
