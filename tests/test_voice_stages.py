@@ -144,7 +144,7 @@ async def server() -> AsyncIterator[LocalProviderServer]:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "google"])
 @pytest.mark.parametrize("min_sentence_length", [0, 6, 200])
 async def test_over_a_socket_the_words_before_a_tool_call_come_before_it(
     server: LocalProviderServer, provider: str, min_sentence_length: int
