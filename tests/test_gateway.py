@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect as aconnect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from pipeline._gateway import GatewayConfig, Policy
@@ -319,3 +319,15 @@ def test_python_m_pipeline_serve_end_to_end() -> None:
             finally:
                 child.terminate()
                 child.wait(SAFETY_NET)
+
+
+def test_an_oversized_message_closes_that_connection_only(gateway: GatewayThread) -> None:
+    with open_client(gateway, max_size=None) as ws:
+        ws.send("x" * (gateway.config.max_message_size + 1))
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=SAFETY_NET)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1009  # message too big
+    with open_client(gateway) as ws:
+        ws.send(json.dumps({"type": "cancel", "id": 1}))
+        assert receive(ws)["type"] == "error"  # the server itself is unharmed
