@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ from ._protocol import (
 )
 
 __all__ = ("GatewayConfig", "GatewayStats", "serve_gateway")
+
+logger = logging.getLogger("pipeline.gateway")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,20 +127,27 @@ def authorized(headers: list[tuple[bytes, bytes]], token: str) -> bool:
 
 
 async def _handle(request: WebSocketRequest, config: GatewayConfig, stats: GatewayStats) -> None:
-    if config.token is not None and not authorized(request.headers, config.token):
-        stats.connections_rejected += 1
-        await request.reject(
-            401,
-            extra_headers=[(b"www-authenticate", b"Bearer")],
-            body=b"missing or wrong bearer token\n",
-        )
-        return
-    ws = await request.accept()
-    stats.connections_open += 1
+    # One connection's failure must never reach the server's nursery (it would end every other
+    # connection): a client that vanishes mid-handshake is normal, anything else is logged.
     try:
-        await _Connection(ws, config, stats).run()
-    finally:
-        stats.connections_open -= 1
+        if config.token is not None and not authorized(request.headers, config.token):
+            stats.connections_rejected += 1
+            await request.reject(
+                401,
+                extra_headers=[(b"www-authenticate", b"Bearer")],
+                body=b"missing or wrong bearer token\n",
+            )
+            return
+        ws = await request.accept()
+        stats.connections_open += 1
+        try:
+            await _Connection(ws, config, stats).run()
+        finally:
+            stats.connections_open -= 1
+    except ConnectionClosed:
+        pass
+    except Exception:
+        logger.exception("gateway connection failed")
 
 
 class _Connection:
