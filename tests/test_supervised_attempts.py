@@ -358,3 +358,56 @@ def test_random_fault_schedules_never_lose_duplicate_or_replay_a_delta(
             assert in_flight() == 0
 
     anyio.run(scenario, backend=backend)
+
+
+# ---------------------------------------------------------------- cancellation
+
+
+def running_tasks() -> list[str]:
+    """Task names, less the local server's own (it runs in this process too)."""
+    return [
+        t.name
+        for t in anyio.get_running_tasks()
+        if "pipeline.testing" not in t.name and not t.name.endswith("Listener.serve")
+    ]
+
+
+async def test_cancelling_during_a_hedge_race_closes_both_sockets(
+    server: LocalProviderServer,
+) -> None:
+    stalled = server.base_url(Synthetic(deltas=5, stall_after=0))
+    also_stalled = server.base_url(Synthetic(deltas=5, stall_after=0), provider="alibaba")
+    req = request(
+        stalled, hedge_after=0.05, retry=NO_RETRY, fallbacks=[fallback_to(also_stalled)]
+    )
+    before = running_tasks()
+    with anyio.move_on_after(1.0) as scope:
+        await collect(req)
+    assert scope.cancelled_caught
+    assert server.streams_started == 2  # the race was on when the cancellation came
+    with anyio.fail_after(5):
+        await server.wait_until(lambda: server.active_streams == 0)
+    assert in_flight() == 0
+    assert set(running_tasks()) <= set(before)  # no attempt or hedge timer is left running
+
+
+async def test_closing_from_another_task_during_a_backoff_ends_the_stream(
+    server: LocalProviderServer,
+) -> None:
+    url = server.base_url(Synthetic(deltas=5, status=503, headers=(("retry-after", "30"),)))
+    stream = await generate_chat_completion_stream(request(url))
+    received: list[ChatCompletionChunk] = []
+
+    async def consume() -> None:
+        received.extend([chunk async for chunk in stream])
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(consume)
+        with anyio.fail_after(5):
+            while not server.requests:  # recorded requests notify no waiter: poll
+                await anyio.sleep(0.01)
+        await anyio.sleep(0.05)  # the 503 is answered: now in the 30 s backoff
+        await stream.aclose()
+    assert received == []
+    assert len(server.requests) == 1  # the retry never went out
+    assert in_flight() == 0
