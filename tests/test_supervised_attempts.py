@@ -404,8 +404,7 @@ async def test_closing_from_another_task_during_a_backoff_ends_the_stream(
     async with anyio.create_task_group() as group:
         group.start_soon(consume)
         with anyio.fail_after(5):
-            while not server.requests:  # recorded requests notify no waiter: poll
-                await anyio.sleep(0.01)
+            await server.wait_until(lambda: len(server.requests) == 1)
         await anyio.sleep(0.05)  # the 503 is answered: now in the 30 s backoff
         await stream.aclose()
     assert received == []
