@@ -1,20 +1,27 @@
 """Bootstrap and task runner: needs nothing but Python 3.11 and pip.
 
-``python dev.py demo``   create ``.venv`` if needed, then stream a reply from the embedded server.
-``python dev.py test``   create ``.venv`` with the test extras if needed, then run the whole suite.
-``python dev.py lint``   ruff and mypy --strict on the three packages.
-``python dev.py bench``  run every benchmark and print its figures.
+``python dev.py demo``   create ``.venv`` with the runtime dependencies only, then stream a reply
+                         from the embedded server.
+``python dev.py test``   install the project with its test extras into ``.venv``, then run the
+                         whole suite.
+``python dev.py lint``   ruff and mypy --strict on the three packages (test extras).
+``python dev.py bench``  run every benchmark and print its figures (test extras).
 
-The virtual environment is rebuilt whenever ``pyproject.toml`` changes, so a fresh clone and a
-stale checkout behave the same.
+The demo needs only the libraries the package imports: it runs the package from this checkout,
+so its first run costs one ``pip install`` of those dependencies and nothing else (no build of
+the project, no pip upgrade). The other tasks install the project editable with its test extras.
+``.venv/.installed`` records what was installed and for which ``pyproject.toml``, so either task
+can come first, and a changed ``pyproject.toml`` reinstalls.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
+import tomllib
 import venv
 from pathlib import Path
 
@@ -24,32 +31,61 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".installed"
 
+RUNTIME = "runtime"
+TEST = "test"
+COVERS = {RUNTIME: {RUNTIME}, TEST: {RUNTIME, TEST}}
+"""What each installation provides: the test install includes the runtime dependencies."""
 
-def _ensure_venv() -> None:
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if STAMP.exists() and STAMP.read_text() == wanted and PYTHON.exists():
+
+def _read_stamp() -> dict[str, str]:
+    try:
+        stamp = json.loads(STAMP.read_text())
+    except (OSError, ValueError):
+        return {}  # missing, or the one-line format of older checkouts: reinstall
+    return stamp if isinstance(stamp, dict) else {}
+
+
+def _pip(*args: str) -> None:
+    command = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    # pip's build chatter goes to a log, shown only if the install fails.
+    done = subprocess.run([*command, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"dev.py: pip install {' '.join(args)} failed")
+
+
+def _ensure_venv(need: str) -> None:
+    pyproject = (ROOT / "pyproject.toml").read_bytes()
+    wanted = hashlib.sha256(pyproject).hexdigest()
+    stamp = _read_stamp()
+    installed = stamp.get("installed", "")
+    if PYTHON.exists() and stamp.get("pyproject") == wanted and need in COVERS.get(installed, ()):
         return
     if not PYTHON.exists():
         print("dev.py: creating .venv", file=sys.stderr)
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
-    print("dev.py: installing the project and its test extras into .venv", file=sys.stderr)
-    pip = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    for args in (["--upgrade", "pip"], ["-e", f"{ROOT}[test]"]):
-        # pip's build chatter goes to a log, shown only if the install fails.
-        done = subprocess.run([*pip, *args], capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.stderr.write(done.stdout + done.stderr)
-            raise SystemExit(f"dev.py: pip install {' '.join(args)} failed")
-    STAMP.write_text(wanted)
+    if need == RUNTIME:
+        dependencies = tomllib.loads(pyproject.decode())["project"]["dependencies"]
+        print("dev.py: installing the runtime dependencies into .venv", file=sys.stderr)
+        _pip(*dependencies)
+    else:
+        print("dev.py: installing the project and its test extras into .venv", file=sys.stderr)
+        _pip("--upgrade", "pip")
+        _pip("-e", f"{ROOT}[test]")
+    STAMP.write_text(json.dumps({"pyproject": wanted, "installed": need}))
 
 
 def _run(*args: str) -> int:
+    # From the checkout's root, so ``-m pipeline`` finds the package without an install.
     return subprocess.run([str(PYTHON), *args], cwd=ROOT).returncode
 
 
 def main(argv: list[str]) -> int:
     task, rest = (argv[0], argv[1:]) if argv else ("demo", [])
-    _ensure_venv()
+    if task not in ("demo", "test", "lint", "bench"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    _ensure_venv(RUNTIME if task == "demo" else TEST)
     if task == "demo":
         return _run("-m", "pipeline", "demo", *rest)
     if task == "test":
@@ -59,14 +95,11 @@ def main(argv: list[str]) -> int:
         ruff = _run("-m", "ruff", "check", "pipeline", "stages", "providers", "tests", "benchmarks")
         mypy = _run("-m", "mypy", "--strict", "pipeline", "stages", "providers")
         return ruff or mypy
-    if task == "bench":
-        status = 0
-        for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
-            print(f"== {script.name}", flush=True)
-            status = _run(str(script), *rest) or status
-        return status
-    print(__doc__, file=sys.stderr)
-    return 2
+    status = 0
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        print(f"== {script.name}", flush=True)
+        status = _run(str(script), *rest) or status
+    return status
 
 
 if __name__ == "__main__":

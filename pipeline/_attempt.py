@@ -27,6 +27,7 @@ from stages.aggregator import ResponseAggregator
 from stages.sse import SSEDecoder
 from stages.tool_calls import ToolCallAssembler
 
+from ._auth import authorize
 from ._chunks import ChunkMapper
 from ._core import FusedCore, StageCore
 from ._errors import PipelineError
@@ -38,7 +39,15 @@ from ._events import (
     TextDelta,
     ToolCallStarted,
 )
-from ._http import TIMEOUTS, Shard, acquire_client, loop_key, release_client, transport_error
+from ._http import (
+    TIMEOUTS,
+    Shard,
+    acquire_client,
+    build_request,
+    loop_key,
+    release_client,
+    transport_error,
+)
 from ._plan import PlannedAttempt
 from ._schedule import Launch
 from ._types import (
@@ -323,18 +332,16 @@ async def send_request(
 ) -> tuple[httpx.Response, Shard]:
     """Send ``spec``; an error status becomes the codec's typed error (body read first).
 
-    ``waits`` bounds each network wait (connect, write, the head, each read of the body).
+    ``waits`` bounds each network wait (connect, write, the head, each read of the body). A
+    spec with an authorizer is authorized first (an access token, cached and shared).
     """
     provider = codec.provider.value
+    spec = await authorize(spec, provider=provider)
     shard = acquire_client(spec.url)
     try:
         try:
-            request = shard.client.build_request(
-                spec.method,
-                spec.url,
-                headers=dict(spec.headers),
-                content=spec.body,
-                timeout=waits,
+            request = build_request(
+                shard.client, spec.method, spec.url, spec.headers, spec.body, waits=waits
             )
             response = await shard.client.send(request, stream=stream)
         except Exception as exc:

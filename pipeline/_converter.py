@@ -12,9 +12,10 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import difflib
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints, is_typeddict
 from urllib.parse import urlsplit
 
@@ -300,8 +301,9 @@ def _structure_message(value: Any, _: Any) -> Message:
 
 
 def _structure_provider_kwargs(value: Any, _: Any) -> dict[str, dict[str, Any]]:
-    # Kept as plain dicts for the codecs; only the known keys are checked, and options this
-    # library does not model pass through untouched.
+    # Kept as plain dicts for the codecs. The options of each provider are exactly the keys of
+    # its TypedDict: a codec reads only those, so any other key would be dropped without a
+    # word. Parameters this library does not model go in ``extra_body``.
     if not isinstance(value, Mapping):
         raise Invalid("expected dict, got {value}", value)
     hints = type_hints(ProviderKwargs)
@@ -312,7 +314,7 @@ def _structure_provider_kwargs(value: Any, _: Any) -> dict[str, dict[str, Any]]:
             errors.append((name_of(key), Invalid("unknown provider")))
             continue
         try:
-            _check_typed_dict(options, hints[key])
+            _check_typed_dict(options, hints[key], forbid_unknown=True)
         except (Invalid, BaseValidationError) as exc:
             errors.append((key, exc))
             continue
@@ -322,13 +324,21 @@ def _structure_provider_kwargs(value: Any, _: Any) -> dict[str, dict[str, Any]]:
     return result
 
 
-def _check_typed_dict(value: Any, cl: Any) -> None:
+def _check_typed_dict(value: Any, cl: Any, *, forbid_unknown: bool = False) -> None:
+    """Check the known keys of a TypedDict-shaped dict; with ``forbid_unknown``, refuse others.
+
+    Nested option dicts (Anthropic ``thinking``, Gemini ``thinking_config``) are sent by their
+    codecs as given, so a key we do not know there still reaches the provider: it is let
+    through rather than refused.
+    """
     if not isinstance(value, Mapping):
         raise Invalid("expected dict, got {value}", value)
     hints = type_hints(cl)
     errors: list[tuple[str, Exception]] = []
     for key, item in value.items():
         if key not in hints:
+            if forbid_unknown:
+                errors.append((name_of(key), _unknown_option(key, hints)))
             continue
         try:
             if is_typeddict(hints[key]):
@@ -341,6 +351,13 @@ def _check_typed_dict(value: Any, cl: Any) -> None:
             errors.append((key, exc))
     if errors:
         raise _group(cl, errors)
+
+
+def _unknown_option(key: Any, known: Collection[str]) -> Invalid:
+    close = difflib.get_close_matches(key, known, n=1) if isinstance(key, str) else []
+    if close:
+        return Invalid(f"unknown option; did you mean {close[0]!r}?")
+    return Invalid("unknown option; the options are " + ", ".join(sorted(known)))
 
 
 def _is_http_url(url: str) -> bool:

@@ -13,6 +13,7 @@ import asyncio
 import functools
 import ssl
 import weakref
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
 import httpx
@@ -65,6 +66,63 @@ def _new_client(http2: bool) -> httpx.AsyncClient:
         keepalive_expiry=30.0,
     )
     return httpx.AsyncClient(limits=limits, timeout=TIMEOUTS, http2=http2, verify=_tls_context())
+
+
+class RequestBody(httpx.AsyncByteStream):
+    """A request body in memory, handed to the transport as one chunk.
+
+    httpx's own byte stream iterates with an async generator; a request cancelled in the middle
+    of sending leaves that generator suspended, and trio warns when it collects it. This
+    stream's iterator is a plain object with nothing to finish, so cancellation leaves nothing
+    behind.
+    """
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return _SendOnce(self._body)
+
+
+class _SendOnce:
+    __slots__ = ("_body",)
+
+    def __init__(self, body: bytes) -> None:
+        self._body: bytes | None = body
+
+    def __aiter__(self) -> _SendOnce:
+        return self
+
+    async def __anext__(self) -> bytes:
+        body, self._body = self._body, None
+        if not body:
+            raise StopAsyncIteration
+        return body
+
+
+def build_request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    waits: httpx.Timeout = TIMEOUTS,
+) -> httpx.Request:
+    """A request of ``client`` (its default headers) whose body is a :class:`RequestBody`.
+
+    The client builds the request first, so ``Host``, ``Content-Length`` and the timeout
+    extension (``waits``: the bound on each network wait) are exactly what httpx would send;
+    only the body's stream is replaced.
+    """
+    built = client.build_request(method, url, headers=dict(headers), content=body, timeout=waits)
+    return httpx.Request(
+        method,
+        built.url,
+        headers=built.headers,
+        stream=RequestBody(body),
+        extensions=built.extensions,
+    )
 
 
 _pools: weakref.WeakKeyDictionary[object, dict[tuple[str, bool], _Pool]] = (

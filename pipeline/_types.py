@@ -168,30 +168,54 @@ class ThinkingConfigParam(TypedDict, total=False):
 
 
 class ThinkingConfigDict(TypedDict, total=False):
-    """Gemini ``thinkingConfig``: ``{"thinking_budget": 10000, "include_thoughts": True}``."""
+    """Gemini ``thinkingConfig``: ``{"thinking_budget": 10000, "include_thoughts": True}``.
+
+    Sent as given, each key in the API's camelCase whichever case the caller used
+    (``thinking_budget`` and ``thinkingBudget`` both become ``thinkingBudget``).
+    """
 
     thinking_budget: int
     include_thoughts: bool
     thinking_level: str
+    thinkingBudget: int
+    includeThoughts: bool
+    thinkingLevel: str
 
 
 class OpenAIKwargs(TypedDict, total=False):
-    """OpenAI-specific arguments passed to the chat completions API."""
+    """OpenAI-specific arguments passed to the chat completions API.
+
+    Any other key is refused with a did-you-mean message: nothing is dropped silently.
+    """
 
     service_tier: Literal["auto", "default", "flex", "scale", "priority"]
     reasoning_effort: Literal["low", "medium", "high"]
     base_url: str
+    parallel_tool_calls: bool
+    """Extension: whether the model may call several tools in one turn (sent as given)."""
     extra_body: dict[str, Any]
-    """Merged into the JSON body as given, unchecked: for parameters this library does not model."""
+    """Merged into the JSON body last, as given and unchecked (its keys replace the library's
+    own): for parameters this library does not model."""
 
 
 class AnthropicKwargs(TypedDict, total=False):
     """Anthropic-specific arguments passed to the messages API."""
 
     thinking: ThinkingConfigParam
+    """Sent as given. With thinking on, ``temperature`` is not sent (only 1 is accepted)."""
     base_url: str
+    """The API root (default ``https://api.anthropic.com``, or ``ANTHROPIC_BASE_URL``)."""
+    top_k: int
+    """Extension: sample from the k most likely tokens only."""
+    betas: list[str]
+    """Extension: beta feature names, sent in the ``anthropic-beta`` header."""
+    structured_output: Literal["auto", "native", "tool"]
+    """Extension: how ``response_schema`` is asked for: ``native`` (``output_config.format``),
+    ``tool`` (one forced tool whose input is the answer), or ``auto`` (the default: native for
+    the models that have it, the tool otherwise)."""
     extra_body: dict[str, Any]
-    """Merged into the JSON body as given, unchecked: for parameters this library does not model."""
+    """Merged into the JSON body last, as given and unchecked (its keys replace the library's
+    own): for parameters this library does not model."""
 
 
 class GoogleKwargs(TypedDict, total=False):
@@ -199,8 +223,12 @@ class GoogleKwargs(TypedDict, total=False):
 
     thinking_config: ThinkingConfigDict
     base_url: str
+    """The API root (default ``https://generativelanguage.googleapis.com``, or the
+    ``GOOGLE_GEMINI_BASE_URL`` environment variable); ``/v1beta/models/…`` is appended."""
     extra_body: dict[str, Any]
-    """Merged into the JSON body as given, unchecked: for parameters this library does not model."""
+    """Merged into the JSON body last, as given and unchecked: for parameters this library does
+    not model. Objects merge key by key, so ``{"generationConfig": {"topK": 40}}`` adds ``topK``
+    and keeps the library's own ``generationConfig`` keys; any other value replaces."""
 
 
 class AnthropicVertexKwargs(TypedDict, total=False):
@@ -208,20 +236,51 @@ class AnthropicVertexKwargs(TypedDict, total=False):
 
     thinking: ThinkingConfigParam
     project_id: str
+    """The Google Cloud project (default: the credentials' ``project_id``, or
+    ``ANTHROPIC_VERTEX_PROJECT_ID``)."""
     region: str
+    """``global``, or a region such as ``us-east5`` (default ``CLOUD_ML_REGION``, else
+    ``global``)."""
     service_account_credentials: dict[str, Any]
+    """The service-account key JSON, parsed; never shown in any repr, error or log."""
     base_url: str
+    """Replaces ``https://{region}-aiplatform.googleapis.com/v1`` (tests, private endpoints)."""
+    top_k: int
+    """Extension: sample from the k most likely tokens only."""
+    betas: list[str]
+    """Extension: beta feature names, sent in the ``anthropic-beta`` header."""
+    structured_output: Literal["auto", "native", "tool"]
+    """Extension: as for ``anthropic``; ``auto`` means the tool on Vertex."""
     extra_body: dict[str, Any]
-    """Merged into the JSON body as given, unchecked: for parameters this library does not model."""
+    """Merged into the JSON body last, as given and unchecked (its keys replace the library's
+    own): for parameters this library does not model."""
 
 
 class AlibabaKwargs(TypedDict, total=False):
-    """Qwen via DashScope's OpenAI-compatible endpoint."""
+    """Qwen via DashScope's OpenAI-compatible endpoint.
+
+    Any other key is refused with a did-you-mean message: nothing is dropped silently.
+
+    DashScope answers HTTP 400 when thinking is on and the request does not stream. So that no
+    such request is ever sent, ``enable_thinking: True`` with ``generate_chat_completion`` (not
+    streaming) raises :class:`RequestValidationError` before any I/O, naming this option and
+    asking for ``generate_chat_completion_stream``; streaming is never switched on behind the
+    caller's back.
+    """
 
     base_url: str
     enable_search: bool
+    enable_thinking: bool
+    """Extension: hybrid-thinking Qwen models reason first. The reasoning arrives as
+    ``message.reasoning`` (provider ``"alibaba"``), never as content or sentences.
+    Streaming only."""
+    thinking_budget: int
+    """Extension: the most tokens the model may spend reasoning."""
+    parallel_tool_calls: bool
+    """Extension: whether the model may call several tools in one turn (sent as given)."""
     extra_body: dict[str, Any]
-    """Merged into the JSON body as given, unchecked: for parameters this library does not model."""
+    """Merged into the JSON body last, as given and unchecked (its keys replace the library's
+    own): for parameters this library does not model."""
 
 
 class ProviderKwargs(TypedDict, total=False):
@@ -365,6 +424,10 @@ class TokenUsage:
     cache_read_tokens: int | None = None
     cache_write_tokens: int | None = None
     reasoning_tokens: int | None = None
+    cache_write_5m_tokens: int | None = None
+    """Of ``cache_write_tokens``, those cached for 5 minutes (Anthropic ``ephemeral_5m``)."""
+    cache_write_1h_tokens: int | None = None
+    """Of ``cache_write_tokens``, those cached for 1 hour (Anthropic ``ephemeral_1h``)."""
 
     @property
     def total_tokens(self) -> int:

@@ -6,7 +6,8 @@ Validation runs before any I/O and reports every problem at once, in one
 1. Structure each top-level field on its own through the shared converter (cattrs does the
    nesting, the dispatch on ``role`` and the per-path errors).
 2. Check the rules that span fields or need a provider (temperature ranges, tool choice,
-   cache breakpoints, tool results answering earlier calls, positive limits).
+   cache breakpoints, tool results answering earlier calls, positive limits, and the fields
+   and stop-sequence counts each provider takes, from ``_provider_support``).
 
 A rule in pass 2 runs only if every field it reads came through pass 1, so one mistake is
 never reported twice, nor does it cause a false second one.
@@ -16,11 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from ._converter import converter, describe, join, name_of, problems_of, type_hints
 from ._errors import RequestValidationError
+from ._provider_support import OPTIONAL_FIELDS, REQUEST_SUPPORT, TOP_P_RANGE
 from ._secrets import is_header_safe
 from ._types import (
     AssistantMessage,
@@ -38,13 +40,8 @@ MAX_CACHE_BREAKPOINTS = 4
 PUNCTUATION_LANGUAGES = ("en", "zh", "ko", "ja", "es", "fr", "it", "de")
 TOOL_CHOICE_KEYWORDS = ("auto", "none", "required")
 
-_P = CompletionsProvider
 TEMPERATURE_RANGES: Mapping[CompletionsProvider, tuple[float, float]] = {
-    _P.OPENAI: (0.0, 2.0),
-    _P.ANTHROPIC: (0.0, 1.0),
-    _P.GOOGLE: (0.0, 2.0),
-    _P.ANTHROPIC_VERTEX: (0.0, 1.0),
-    _P.ALIBABA: (0.0, 2.0),
+    provider: support.temperature for provider, support in REQUEST_SUPPORT.items()
 }
 
 
@@ -229,6 +226,15 @@ def _check_request(fields: _Fields, problems: list[str], inherited: _Fields | No
             problems.append(f"{at(budget)}: must be positive")
         elif seconds is not None and math.isinf(seconds):
             problems.append(f"{at(budget)}: must be finite (leave it out for no bound)")
+    top_p = fields.get("top_p")
+    low, high = TOP_P_RANGE
+    if top_p is not None and not low <= top_p <= high:
+        problems.append(f"{at('top_p')}: {top_p!r} is out of range ({low!r} to {high!r})")
+    stop: list[str] | None = fields.get("stop")
+    problems += [f"{at('stop')}[{i}]: must not be empty" for i, s in enumerate(stop or ()) if not s]
+    kwargs: dict[str, Any] | None = fields.get("provider_kwargs")
+    if kwargs is not None:
+        problems += _provider_kwargs_problems(kwargs, at("provider_kwargs"))
     retry: RetryConfiguration | None = fields.get("retry")
     if retry is not None:
         problems += _retry_problems(retry, at("retry"))
@@ -252,6 +258,9 @@ def _check_across_fields(fields: _Fields, problems: list[str], inherited: _Field
                 f"{at('temperature')}: {temperature.value!r}{temperature.origin} is out of "
                 f"range for {provider.value.value} ({low!r} to {high!r})"
             )
+
+    if provider.valid and provider.value is not None:
+        problems += _support_problems(fields, provider, resolve)
 
     choice, tools = resolve("tool_choice"), resolve("tools")
     if (
@@ -283,6 +292,48 @@ def _check_across_fields(fields: _Fields, problems: list[str], inherited: _Field
             problems.append(
                 f"{at('cache breakpoints')}: {count} set, at most {MAX_CACHE_BREAKPOINTS} allowed"
             )
+
+
+def _support_problems(
+    fields: _Fields, provider: _Resolved, resolve: Callable[[str], _Resolved]
+) -> list[str]:
+    """Fields the provider has no parameter for, and more stop sequences than it takes."""
+    problems = []
+    support = REQUEST_SUPPORT[provider.value]
+    name = provider.value.value
+    for field in OPTIONAL_FIELDS:
+        value = resolve(field)
+        # An empty stop list sends nothing: it is how a fallback drops inherited sequences.
+        if (
+            field in support.unsupported
+            and value.valid
+            and value.value not in (None, [])
+            and (value.own or provider.own)
+        ):
+            where = "" if value.own else " (inherited from the request)"
+            problems.append(f"{fields.at(field)}: not supported by {name}{where}")
+    stop = resolve("stop")
+    limit = support.max_stop_sequences
+    if (
+        stop.valid
+        and stop.value is not None
+        and limit is not None
+        and len(stop.value) > limit
+        and (stop.own or provider.own)
+    ):
+        problems.append(
+            f"{fields.at('stop')}: {len(stop.value)} sequences{stop.origin}, at most {limit} "
+            f"for {name}"
+        )
+    return problems
+
+
+def _provider_kwargs_problems(kwargs: Mapping[str, Any], path: str) -> list[str]:
+    """Rules on option values that their types alone do not express."""
+    budget = (kwargs.get("alibaba") or {}).get("thinking_budget")
+    if budget is not None and budget <= 0:
+        return [f"{path}.alibaba.thinking_budget: must be a positive integer"]
+    return []
 
 
 @dataclasses.dataclass(slots=True, frozen=True)

@@ -8,6 +8,9 @@ from pipeline._types import CompletionsProvider
 from ._base import HTTPRequestSpec as HTTPRequestSpec
 from ._base import ProviderCodec as ProviderCodec
 from .alibaba import alibaba_codec
+from .anthropic import anthropic_codec
+from .anthropic_vertex import anthropic_vertex_codec
+from .google import GoogleCodec
 from .openai import OpenAICodec
 
 __all__ = ("HTTPRequestSpec", "ProviderCodec", "codec_for")
@@ -20,4 +23,10 @@ def codec_for(provider: CompletionsProvider | str) -> ProviderCodec:
         return OpenAICodec()
     if name is CompletionsProvider.ALIBABA:
         return alibaba_codec()
+    if name is CompletionsProvider.GOOGLE:
+        return GoogleCodec()
+    if name is CompletionsProvider.ANTHROPIC:
+        return anthropic_codec()
+    if name is CompletionsProvider.ANTHROPIC_VERTEX:
+        return anthropic_vertex_codec()
     raise ConfigurationError(f"provider {name.value!r} is not available in this version")

@@ -29,13 +29,48 @@ from pipeline._types import ChatCompletionRequest, CompletionsProvider
 
 
 @dataclass(frozen=True, slots=True, repr=False)
+class AccessGrant:
+    """Headers that authorize requests, and for how many seconds (from when it was asked)."""
+
+    headers: Mapping[str, str]
+    expires_in: float
+
+    def __repr__(self) -> str:
+        return f"AccessGrant(headers=<redacted>, expires_in={self.expires_in!r})"
+
+
+class Authorizer(Protocol):
+    """A sans-IO credentials step run before a request is sent (like httpx's auth flows).
+
+    ``pipeline`` sends :meth:`token_request`, reads the answer with :meth:`read_token_response`,
+    adds the grant's headers to the request, and shares each grant among requests whose
+    ``cache_key`` is equal until shortly before it expires.
+    """
+
+    cache_key: str
+
+    def token_request(self, issued_at: int) -> HTTPRequestSpec:
+        """The request that obtains a grant; ``issued_at`` is the Unix time now."""
+        ...
+
+    def read_token_response(self, status_code: int, body: bytes) -> AccessGrant:
+        """The grant in the answer (raises a ProviderError if there is none)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, repr=False)
 class HTTPRequestSpec:
-    """One HTTP request to send. ``headers`` may hold a secret, so the repr hides them."""
+    """One HTTP request to send. ``headers`` may hold a secret, so the repr hides them.
+
+    With an ``authorizer``, the request is not yet authorized: ``pipeline`` obtains a grant
+    (an access token) and adds its headers just before sending.
+    """
 
     method: str
     url: str
     headers: Mapping[str, str]
     body: bytes
+    authorizer: Authorizer | None = None
 
     def __repr__(self) -> str:
         shown = {

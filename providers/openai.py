@@ -2,6 +2,11 @@
 
 The same wire format serves DashScope's OpenAI-compatible mode (see :mod:`providers.alibaba`),
 so everything provider-specific is a field of :class:`OpenAICompatibleSettings`.
+
+The request's ``top_p``, ``stop`` and ``seed`` map to the fields of the same names. The
+provider's ``extra_body`` option is merged into the JSON body last, as given and unchecked: its
+keys replace the library's own (``stream`` included), which is the caller's responsibility.
+Reasoning blocks are never sent back: Chat Completions takes no reasoning input.
 """
 
 from __future__ import annotations
@@ -9,12 +14,12 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pipeline._core import Poisonable, guarded
-from pipeline._errors import ProtocolError, ProviderError, ServerError
+from pipeline._errors import ProtocolError, ProviderError, RequestValidationError, ServerError
 from pipeline._events import (
     Event,
     Finish,
@@ -61,18 +66,27 @@ def is_reasoning_model(model: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class OpenAICompatibleSettings:
-    """What differs between services that speak the OpenAI Chat Completions protocol."""
+    """What differs between services that speak the OpenAI Chat Completions protocol.
+
+    Attributes:
+        provider: Whose codec this is; also the key of its ``provider_kwargs``.
+        api_key_env: The environment variable holding the key when the request has none.
+        default_base_url: Used when neither the request nor ``base_url_env`` gives one.
+        base_url_env: The environment variable that overrides the default base URL.
+        reasoning_models: Whether OpenAI's reasoning-model rules apply to matching names.
+        body_options: ``provider_kwargs`` options sent as top-level body fields of the
+            same name.
+        stream_only_flags: Options that, when true, the service accepts only on a streaming
+            request: a non-streaming request with one of them is refused before any I/O.
+    """
 
     provider: CompletionsProvider
     api_key_env: str
     default_base_url: str
     base_url_env: str | None = None
     reasoning_models: bool = True
-    extra_body: Callable[[Mapping[str, Any]], dict[str, Any]] = field(default=lambda _: {})
-
-
-def _openai_extras(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: kwargs[k] for k in ("service_tier", "reasoning_effort") if k in kwargs}
+    body_options: tuple[str, ...] = ()
+    stream_only_flags: tuple[str, ...] = ()
 
 
 OPENAI = OpenAICompatibleSettings(
@@ -80,7 +94,7 @@ OPENAI = OpenAICompatibleSettings(
     api_key_env="OPENAI_API_KEY",
     default_base_url="https://api.openai.com/v1",
     base_url_env="OPENAI_BASE_URL",
-    extra_body=_openai_extras,
+    body_options=("service_tier", "reasoning_effort", "parallel_tool_calls"),
 )
 
 
@@ -100,6 +114,14 @@ class OpenAICodec:
         return str(url).rstrip("/")
 
     def build_request(self, request: ChatCompletionRequest, *, stream: bool) -> HTTPRequestSpec:
+        """The HTTP request for ``request``; pure, so every failure comes before any I/O.
+
+        Raises:
+            RequestValidationError: A stream-only option is on and ``stream`` is false.
+            ConfigurationError: No usable API key.
+        """
+        if not stream:
+            self._refuse_stream_only_options(request)
         key = resolve_api_key(request.api_key, self.settings.api_key_env, self.provider.value)
         body = self.build_body(request, stream=stream)
         headers = {
@@ -128,11 +150,32 @@ class OpenAICodec:
             body["tool_choice"] = _tool_choice(request.tool_choice)
         if request.response_schema is not None:
             body["response_format"] = _response_format(request.response_schema)
-        body.update(self.settings.extra_body(_provider_kwargs(request, self.provider)))
+        if request.top_p is not None:
+            body["top_p"] = request.top_p
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.seed is not None:
+            body["seed"] = request.seed
+        kwargs = _provider_kwargs(request, self.provider)
+        body.update({k: kwargs[k] for k in self.settings.body_options if k in kwargs})
         if stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
+        # Last and as given: the caller's escape hatch for what this library does not model.
+        body.update(kwargs.get("extra_body") or {})
         return dumps(body)
+
+    def _refuse_stream_only_options(self, request: ChatCompletionRequest) -> None:
+        kwargs = _provider_kwargs(request, self.provider)
+        name = self.provider.value
+        problems = [
+            f"provider_kwargs.{name}.{flag}: {name} accepts it only on a streaming request; "
+            "use generate_chat_completion_stream"
+            for flag in self.settings.stream_only_flags
+            if kwargs.get(flag) is True
+        ]
+        if problems:
+            raise RequestValidationError(problems)
 
     # ---------------------------------------------------------------- responses
 

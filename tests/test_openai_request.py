@@ -253,9 +253,9 @@ def test_dashscope_settings() -> None:
     assert codec_for("alibaba").provider is CompletionsProvider.ALIBABA
 
 
-def test_providers_not_yet_available_say_so() -> None:
-    with pytest.raises(ConfigurationError, match="'anthropic' is not available"):
-        codec_for("anthropic")
+def test_every_provider_has_a_codec() -> None:
+    for provider in CompletionsProvider:
+        assert codec_for(provider).provider is provider
 
 
 def test_a_key_from_the_environment_with_a_line_break_is_refused(

@@ -1,8 +1,7 @@
-"""The public surface: ``__all__``, the seed's names and defaults, imports, the error tree."""
+"""The public surface: ``__all__``, the contract's names and defaults, imports, the error tree."""
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import inspect
 import re
@@ -16,17 +15,23 @@ import pytest
 
 import pipeline
 from pipeline import _errors
+from tests._contract import (
+    CHUNK_UNION,
+    DATACLASSES,
+    FUNCTIONS,
+    PROVIDERS,
+    REQUIRED,
+    TOOL_CHOICE_LITERALS,
+    TYPEDDICTS,
+    contract_names,
+)
 
 REPO = Path(__file__).resolve().parents[1]
-SEED = (REPO.parent / "shared" / "seed" / "api-reference.txt").read_text(encoding="utf-8")
 
-# ---------------------------------------------------------------- reading the seed
+# ---------------------------------------------------------------- the contract table
 
-# Referenced as types in the seed (and documented by it) without a declaration of their own.
-SEED_REFERENCED = ("ConversationHistory", "ThinkingConfigParam", "ThinkingConfigDict")
-
-# What the parse below must find at the least: guards the parser against silently finding less.
-SEED_MINIMUM = {
+# What the table must hold at the least: guards it against an edit that silently drops a name.
+CONTRACT_MINIMUM = {
     "generate_chat_completion", "generate_chat_completion_stream",
     "serialize_conversation", "deserialize_conversation",
     "ChatCompletionRequest", "FallbackRequest", "ChatCompletionResponse",
@@ -37,76 +42,45 @@ SEED_MINIMUM = {
     "CompletionsProvider", "ToolChoice", "CacheBreakpoint",
     "OpenAIKwargs", "AnthropicKwargs", "GoogleKwargs", "AnthropicVertexKwargs", "AlibabaKwargs",
     "ProviderKwargs", "StreamOptions", "RetryConfiguration",
+    "ConversationHistory", "ThinkingConfigParam", "ThinkingConfigDict",
 }  # fmt: skip
 
-
-def _union_members(name: str) -> list[tuple[str, str | None]]:
-    """``X = Union[A, # type: "a" B, ...]`` → ``[("A", "a"), ("B", None), ...]``."""
-    body = re.search(rf"\b{name} = Union\[(.*?)\]\s", SEED + " ", re.DOTALL)
-    assert body is not None, name
-    members = re.findall(r'([A-Za-z_]\w*(?:\[[^\]]*\])?),?\s*(?:# type: "(\w+)")?', body.group(1))
-    return [(m, t or None) for m, t in members if m]
+CONTRACT_DATACLASSES = list(DATACLASSES)
+CONTRACT_TYPEDDICTS = list(TYPEDDICTS)
 
 
-def seed_names() -> set[str]:
-    names = set(re.findall(r"\bdef (\w+)\( ", SEED))  # not ``def type(self)``
-    names |= set(re.findall(r"\bclass (\w+)\b", SEED))
-    names |= set(re.findall(r"\b(\w+) = Union\[", SEED))
-    names |= {m for m, _ in _union_members("ChatCompletionChunk")}
-    names |= set(SEED_REFERENCED)
-    return names
-
-
-def _seed_class_body(name: str) -> str:
-    match = re.search(rf"class {name}\b[^:]*:(.*)", SEED)
-    assert match is not None, name
-    body = match.group(1).split("@property")[0]
-    return re.sub(r"\([^)]*\)", "", body)  # parenthesised remarks in comments
-
-
-def seed_dataclass_fields(name: str) -> list[tuple[str, str | None]]:
-    """The seed's fields of dataclass ``name`` in order, each with its default's source text."""
-    body = _seed_class_body(name)
-    return [
-        (field, default.strip() if default else None)
-        for field, _, default in re.findall(
-            r"\b([a-z_][a-z0-9_]*): ([^#=]+?)(?: = ([^#]+?))? #", body + " #"
-        )
-    ]
-
-
-def seed_typeddict_keys(name: str) -> list[str]:
-    return re.findall(r"\b([a-z_][a-z0-9_]*): \S", _seed_class_body(name))
-
-
-SEED_DATACLASSES = re.findall(r"@dataclass class (\w+):", SEED)
-SEED_TYPEDDICTS = re.findall(r"class (\w+)\(TypedDict, total=False\):", SEED)
-
-
-def test_seed_parse_finds_every_documented_name() -> None:
-    assert seed_names() >= SEED_MINIMUM
-    assert len(SEED_DATACLASSES) == 18
-    assert set(SEED_TYPEDDICTS) == {
+def test_contract_table_holds_every_documented_name() -> None:
+    assert contract_names() >= CONTRACT_MINIMUM
+    assert len(DATACLASSES) == 18
+    assert set(TYPEDDICTS) == {
         "ProviderKwargs", "OpenAIKwargs", "AnthropicKwargs", "GoogleKwargs",
         "AnthropicVertexKwargs", "AlibabaKwargs",
     }  # fmt: skip
-    assert seed_dataclass_fields("RetryConfiguration") == [
-        ("enabled", "True"),
-        ("max_retries", "3"),
-        ("retry_delay", "1.0"),
-        ("backoff_multiplier", "2.0"),
-    ]
-    assert seed_typeddict_keys("AlibabaKwargs") == ["base_url", "enable_search"]
-    request = seed_dataclass_fields("ChatCompletionRequest")
+    assert DATACLASSES["RetryConfiguration"] == (
+        ("enabled", True),
+        ("max_retries", 3),
+        ("retry_delay", 1.0),
+        ("backoff_multiplier", 2.0),
+    )
+    assert TYPEDDICTS["AlibabaKwargs"] == ("base_url", "enable_search")
+    request = DATACLASSES["ChatCompletionRequest"]
     assert len(request) == 13
-    assert [default for _, default in request[:4]] == [None] * 4
-    assert [c for c, _ in seed_dataclass_fields("ToolCall")] == [
+    assert [default for _, default in request[:4]] == [REQUIRED] * 4
+    assert [default for _, default in request[4:]] == [None] * 9
+    assert [name for name, _ in DATACLASSES["ToolCall"]] == [
         "id",
         "type",
         "function",
         "index",
         "thought_signature",
     ]
+    for name, fields in DATACLASSES.items():
+        names = [field for field, _ in fields]
+        assert names, name
+        assert len(set(names)) == len(names), name
+        defaults = [default is not REQUIRED for _, default in fields]
+        # A dataclass cannot put a required field after a defaulted one.
+        assert defaults == sorted(defaults), name
 
 
 # ---------------------------------------------------------------- __all__
@@ -166,19 +140,19 @@ def test_public_names_are_defined_in_private_modules() -> None:
             assert module.startswith("pipeline._"), (name, module)
 
 
-def test_every_seed_name_is_importable_from_pipeline() -> None:
+def test_every_contract_name_is_importable_from_pipeline() -> None:
     namespace: dict[str, Any] = {}
     exec("from pipeline import *", namespace)
-    for name in sorted(seed_names()):
+    for name in sorted(contract_names()):
         assert name in pipeline.__all__, name
         assert name in namespace, name
 
 
-# ---------------------------------------------------------------- the seed's types
+# ---------------------------------------------------------------- the contract's types
 
 
 def test_chunk_union_has_the_six_documented_members_in_order() -> None:
-    members = [pipeline.__dict__[name] for name, _ in _union_members("ChatCompletionChunk")]
+    members = [pipeline.__dict__[name] for name, _ in CHUNK_UNION]
     assert len(members) == 6
     assert list(typing.get_args(pipeline.ChatCompletionChunk)) == members
 
@@ -197,9 +171,8 @@ CHUNK_EXAMPLES: dict[str, Any] = {
 }
 
 
-@pytest.mark.parametrize(("name", "documented"), _union_members("ChatCompletionChunk"))
-def test_chunk_type_is_the_documented_string(name: str, documented: str | None) -> None:
-    assert documented is not None, f"the seed documents a type for {name}"
+@pytest.mark.parametrize(("name", "documented"), CHUNK_UNION)
+def test_chunk_type_is_the_documented_string(name: str, documented: str) -> None:
     chunk = CHUNK_EXAMPLES[name]
     assert type(chunk) is getattr(pipeline, name)
     assert chunk.type == documented
@@ -207,46 +180,45 @@ def test_chunk_type_is_the_documented_string(name: str, documented: str | None) 
 
 
 def test_completions_provider_values() -> None:
-    documented = dict(re.findall(r'\b([A-Z_]+) = "(\w+)"', _seed_class_body("CompletionsProvider")))
-    assert documented == {
+    assert PROVIDERS == {
         "OPENAI": "openai", "ANTHROPIC": "anthropic", "GOOGLE": "google",
         "ANTHROPIC_VERTEX": "anthropic_vertex", "ALIBABA": "alibaba",
     }  # fmt: skip
     provider = pipeline.CompletionsProvider
-    assert {member.name: member.value for member in provider} == documented
+    assert {member.name: member.value for member in provider} == PROVIDERS
     assert provider("anthropic_vertex") is provider.ANTHROPIC_VERTEX
     as_text: str = provider.OPENAI
     assert as_text == "openai"
     assert f"{provider.ALIBABA}" == "alibaba"
 
 
-@pytest.mark.parametrize("name", SEED_DATACLASSES)
-def test_dataclass_fields_and_defaults_follow_the_seed(name: str) -> None:
+@pytest.mark.parametrize("name", CONTRACT_DATACLASSES)
+def test_dataclass_fields_and_defaults_follow_the_contract(name: str) -> None:
     cls = getattr(pipeline, name)
     assert dataclasses.is_dataclass(cls)
-    seed_fields = seed_dataclass_fields(name)
-    assert seed_fields, name
+    contract_fields = DATACLASSES[name]
     fields = dataclasses.fields(cls)
-    # Seed fields first and in seed order; extensions may follow, always with a default.
-    assert [f.name for f in fields[: len(seed_fields)]] == [n for n, _ in seed_fields]
-    for field in fields[len(seed_fields) :]:
+    # Contract fields first and in contract order; extensions may follow, always defaulting to
+    # None.
+    assert [f.name for f in fields[: len(contract_fields)]] == [n for n, _ in contract_fields]
+    for field in fields[len(contract_fields) :]:
         assert field.default is None, (name, field.name)
-    for field, (_, default) in zip(fields, seed_fields, strict=False):
-        if default is None:
+    for field, (_, default) in zip(fields, contract_fields, strict=False):
+        if default is REQUIRED:
             assert field.default is dataclasses.MISSING, (name, field.name)
             assert field.default_factory is dataclasses.MISSING, (name, field.name)
         else:
-            assert field.default == ast.literal_eval(default), (name, field.name)
-            assert type(field.default) is type(ast.literal_eval(default)), (name, field.name)
+            assert field.default == default, (name, field.name)
+            assert type(field.default) is type(default), (name, field.name)
 
 
-@pytest.mark.parametrize("name", SEED_DATACLASSES)
-def test_positional_construction_in_seed_order(name: str) -> None:
+@pytest.mark.parametrize("name", CONTRACT_DATACLASSES)
+def test_positional_construction_in_contract_order(name: str) -> None:
     cls = getattr(pipeline, name)
-    seed_fields = seed_dataclass_fields(name)
-    values = [f"value-{i}" for i in range(len(seed_fields))]
+    contract_fields = DATACLASSES[name]
+    values = [f"value-{i}" for i in range(len(contract_fields))]
     obj = cls(*values)
-    for (field, _), value in zip(seed_fields, values, strict=True):
+    for (field, _), value in zip(contract_fields, values, strict=True):
         assert getattr(obj, field) == value, (name, field)
 
 
@@ -268,12 +240,12 @@ def test_concrete_defaults() -> None:
     assert (response.usage, response.provider, response.model) == (None, None, None)
 
 
-@pytest.mark.parametrize("name", SEED_TYPEDDICTS)
-def test_provider_kwargs_typeddicts_have_the_seed_keys(name: str) -> None:
+@pytest.mark.parametrize("name", CONTRACT_TYPEDDICTS)
+def test_provider_kwargs_typeddicts_have_the_contract_keys(name: str) -> None:
     cls = getattr(pipeline, name)
     assert typing.is_typeddict(cls)
     assert cls.__total__ is False
-    keys = seed_typeddict_keys(name)
+    keys = TYPEDDICTS[name]
     assert keys, name
     assert set(keys) <= set(cls.__annotations__), name
 
@@ -281,11 +253,12 @@ def test_provider_kwargs_typeddicts_have_the_seed_keys(name: str) -> None:
 def test_provider_kwargs_is_keyed_by_every_provider() -> None:
     keys = set(pipeline.ProviderKwargs.__annotations__)
     assert keys == {provider.value for provider in pipeline.CompletionsProvider}
+    assert keys == set(TYPEDDICTS["ProviderKwargs"])
 
 
 def test_type_aliases() -> None:
     literal, other = typing.get_args(pipeline.ToolChoice)
-    assert typing.get_args(literal) == ("none", "auto", "required")
+    assert typing.get_args(literal) == TOOL_CHOICE_LITERALS
     assert other is str
     assert typing.get_origin(pipeline.ConversationHistory) is list
     (message,) = typing.get_args(pipeline.ConversationHistory)
@@ -295,12 +268,26 @@ def test_type_aliases() -> None:
     }  # fmt: skip
 
 
-def test_seed_functions_have_the_seed_signatures() -> None:
-    assert inspect.iscoroutinefunction(pipeline.generate_chat_completion)
+@pytest.mark.parametrize("name", list(FUNCTIONS))
+def test_contract_functions_have_the_contract_signatures(name: str) -> None:
+    function = getattr(pipeline, name)
+    expected = FUNCTIONS[name]
+    assert inspect.iscoroutinefunction(function) is expected.is_async
+    parameters = list(inspect.signature(function).parameters.values())
+    assert [(p.name, p.default) for p in parameters[: len(expected.parameters)]] == [
+        (parameter, inspect.Parameter.empty if default is REQUIRED else default)
+        for parameter, default in expected.parameters
+    ]
+    # Additions must be optional.
+    assert all(
+        p.default is not inspect.Parameter.empty for p in parameters[len(expected.parameters) :]
+    )
+
+
+def test_contract_function_parameters_exactly() -> None:
     assert list(inspect.signature(pipeline.generate_chat_completion).parameters) == ["request"]
     stream = inspect.signature(pipeline.generate_chat_completion_stream)
     assert list(stream.parameters)[:2] == ["request", "stream_options"]
-    assert stream.parameters["stream_options"].default is None
     assert list(inspect.signature(pipeline.serialize_conversation).parameters) == ["conversation"]
     assert list(inspect.signature(pipeline.deserialize_conversation).parameters) == [
         "serialized_conversation"

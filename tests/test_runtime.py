@@ -391,8 +391,8 @@ async def test_consumer_leaving_early_ends_producers_quietly_and_closes_source()
     assert source.close_calls == 1
     assert task_count() == before
     pulled = source.pulled
-    await anyio.sleep(0.01)
-    assert source.pulled == pulled  # nothing is still pulling
+    await anyio.wait_all_tasks_blocked()  # anything still pulling would have pulled by now
+    assert source.pulled == pulled
 
 
 @pytest.mark.anyio
@@ -587,6 +587,7 @@ async def test_cancelling_the_enclosing_scope_cancels_the_graph() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.autojump_clock
 async def test_deadline_on_a_stalled_graph() -> None:
     async def stall(items: AsyncIterator[Any]) -> AsyncIterator[Any]:
         async for item in items:

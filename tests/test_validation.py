@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, get_type_hints
 
 import pytest
 
@@ -17,6 +17,7 @@ from pipeline._types import (
     FallbackRequest,
     FunctionCall,
     FunctionDefinition,
+    ProviderKwargs,
     ReasoningBlock,
     RetryConfiguration,
     StreamOptions,
@@ -226,9 +227,77 @@ def test_temperature_range_per_provider(provider: str, highest: int) -> None:
     ]
 
 
-def test_unknown_provider_kwargs_options_pass_through_unchanged() -> None:
-    kwargs = {"openai": {"service_tier": "flex", "parallel_tool_calls": False}}
+def test_known_provider_kwargs_options_are_kept_as_given() -> None:
+    kwargs = {
+        "openai": {"service_tier": "flex", "parallel_tool_calls": False, "extra_body": {"n": 2}},
+        "alibaba": {"enable_thinking": True, "thinking_budget": 512, "enable_search": False},
+    }
     assert to_request(base(provider_kwargs=kwargs)).provider_kwargs == kwargs
+
+
+def test_nested_option_dicts_keep_keys_we_do_not_model() -> None:
+    # Their codecs send them as given, so the provider judges such a key: nothing is dropped.
+    kwargs = {"anthropic": {"thinking": {"type": "enabled", "budget_tokens": 1024, "new": 1}}}
+    assert to_request(base(provider_kwargs=kwargs)).provider_kwargs == kwargs
+
+
+@pytest.mark.parametrize("provider", [p.value for p in CompletionsProvider])
+def test_the_known_options_are_the_keys_of_the_providers_typed_dict(provider: str) -> None:
+    # Derived, not listed: a key added to a provider's TypedDict is known at once.
+    options = sorted(get_type_hints(get_type_hints(ProviderKwargs)[provider]))
+    assert problems(base(provider_kwargs={provider: {"zzzz": 1}})) == [
+        f"provider_kwargs.{provider}.zzzz: unknown option; the options are " + ", ".join(options)
+    ]
+    assert problems(base(provider_kwargs={provider: {"base_uri": "x"}})) == [
+        f"provider_kwargs.{provider}.base_uri: unknown option; did you mean 'base_url'?"
+    ]
+
+
+def test_every_unknown_option_is_reported_and_a_secret_looking_key_is_hidden() -> None:
+    found = problems(
+        base(
+            provider_kwargs={
+                "openai": {"service_teir": "flex", 7: 1, "sk-proj-0123456789abcdef": 1}
+            }
+        )
+    )
+    assert found == [
+        "provider_kwargs.openai.service_teir: unknown option; did you mean 'service_tier'?",
+        "provider_kwargs.openai.7: unknown option; the options are base_url, extra_body, "
+        "parallel_tool_calls, reasoning_effort, service_tier",
+        "provider_kwargs.openai.'sk-…cdef': unknown option; the options are base_url, "
+        "extra_body, parallel_tool_calls, reasoning_effort, service_tier",
+    ]
+
+
+def test_unknown_options_are_refused_in_a_typed_request_and_never_show_their_value() -> None:
+    secret = "sk-proj-abcdefghijklmnop0123456789"
+    typed = ChatCompletionRequest(
+        CompletionsProvider.ALIBABA,
+        None,
+        "qwen3-max",
+        [UserMessage("hi")],
+        provider_kwargs={"alibaba": {"api_key": secret}},  # type: ignore[typeddict-unknown-key]
+    )
+    with pytest.raises(RequestValidationError) as info:
+        to_request(typed)
+    assert info.value.problems == (
+        "provider_kwargs.alibaba.api_key: unknown option; the options are base_url, "
+        "enable_search, enable_thinking, extra_body, parallel_tool_calls, thinking_budget",
+    )
+    assert secret not in str(info.value)
+
+
+def test_sampling_fields_are_accepted_within_their_limits() -> None:
+    request = to_request(base(top_p=1, stop=["\n\n", "END", "x", "y"], seed=-3))
+    assert (request.top_p, request.stop, request.seed) == (1.0, ["\n\n", "END", "x", "y"], -3)
+    assert isinstance(request.top_p, float)
+    assert to_request(base(top_p=0, stop=[])).top_p == 0.0
+    many = [f"s{i}" for i in range(12)]
+    for provider in ("anthropic", "anthropic_vertex"):
+        # Anthropic documents no limit on stop sequences.
+        assert to_request(base(provider=provider, stop=many, top_p=0.5)).stop == many
+    assert to_request(base(provider="google", seed=7, stop=many[:5])).seed == 7
 
 
 # ---------------------------------------------------------------- one rule, one message
@@ -341,6 +410,57 @@ def test_unknown_provider_kwargs_options_pass_through_unchanged() -> None:
             {"provider_kwargs": {"alibaba": {"enable_search": 1}}},
             "provider_kwargs.alibaba.enable_search: expected bool, got 1",
         ),
+        (
+            {"provider_kwargs": {"openai": {"base_uri": "http://127.0.0.1:1/v1"}}},
+            "provider_kwargs.openai.base_uri: unknown option; did you mean 'base_url'?",
+        ),
+        (
+            {"provider_kwargs": {"openai": {"seed": 7}}},
+            "provider_kwargs.openai.seed: unknown option; the options are base_url, extra_body, "
+            "parallel_tool_calls, reasoning_effort, service_tier",
+        ),
+        (
+            {"provider_kwargs": {"alibaba": {"enable_thinkng": True}}},
+            "provider_kwargs.alibaba.enable_thinkng: unknown option; did you mean "
+            "'enable_thinking'?",
+        ),
+        (
+            {"provider_kwargs": {"openai": {"parallel_tool_calls": "no"}}},
+            "provider_kwargs.openai.parallel_tool_calls: expected bool, got 'no'",
+        ),
+        (
+            {"provider_kwargs": {"openai": {"extra_body": [1]}}},
+            "provider_kwargs.openai.extra_body: expected dict, got list",
+        ),
+        (
+            {"provider_kwargs": {"alibaba": {"thinking_budget": 0}}},
+            "provider_kwargs.alibaba.thinking_budget: must be a positive integer",
+        ),
+        (
+            {"provider_kwargs": {"alibaba": {"thinking_budget": "1k"}}},
+            "provider_kwargs.alibaba.thinking_budget: expected int, got '1k'",
+        ),
+        ({"top_p": 1.01}, "top_p: 1.01 is out of range (0.0 to 1.0)"),
+        ({"top_p": -0.5}, "top_p: -0.5 is out of range (0.0 to 1.0)"),
+        ({"top_p": float("nan")}, "top_p: nan is out of range (0.0 to 1.0)"),
+        ({"top_p": "high"}, "top_p: expected float, got 'high'"),
+        ({"stop": "END"}, "stop: expected list, got 'END'"),
+        ({"stop": ["END", ""]}, "stop[1]: must not be empty"),
+        ({"stop": ["END", 3]}, "stop[1]: expected str, got 3"),
+        ({"stop": ["a", "b", "c", "d", "e"]}, "stop: 5 sequences, at most 4 for openai"),
+        (
+            {"provider": "alibaba", "stop": ["a", "b", "c", "d", "e"]},
+            "stop: 5 sequences, at most 4 for alibaba",
+        ),
+        (
+            {"provider": "google", "stop": ["a", "b", "c", "d", "e", "f"]},
+            "stop: 6 sequences, at most 5 for google",
+        ),
+        ({"seed": 1.5}, "seed: expected int, got 1.5"),
+        ({"seed": True}, "seed: expected int, got True"),
+        ({"seed": "42"}, "seed: expected int, got '42'"),
+        ({"provider": "anthropic", "seed": 42}, "seed: not supported by anthropic"),
+        ({"provider": "anthropic_vertex", "seed": 0}, "seed: not supported by anthropic_vertex"),
         ({"api_key": ""}, "api_key: must not be empty (leave it out to use the env var)"),
         ({"stream": True}, "stream: unknown field"),
     ],
@@ -531,6 +651,54 @@ def test_fallback_tool_results_must_answer_earlier_calls() -> None:
     assert problems(base(fallbacks=[{"messages": bad}])) == [
         "fallbacks[0].messages[0].tool_call_id: 'call_9' answers no earlier tool call"
     ]
+
+
+def test_fallback_provider_kwargs_refuse_unknown_options_under_their_path() -> None:
+    found = problems(base(fallbacks=[{"provider_kwargs": {"alibaba": {"enable_thinkin": True}}}]))
+    assert found == [
+        "fallbacks[0].provider_kwargs.alibaba.enable_thinkin: unknown option; did you mean "
+        "'enable_thinking'?"
+    ]
+
+
+def test_fallback_sampling_fields_are_checked_as_they_will_be_sent() -> None:
+    found = problems(
+        base(
+            seed=1,
+            stop=["a", "b", "c", "d", "e"],
+            fallbacks=[
+                {"provider": "anthropic"},
+                {"provider": "anthropic", "seed": 2, "stop": []},
+                {"provider": "google", "stop": ["a", "b", "c", "d", "e", "f"], "top_p": 2},
+                {"provider": "alibaba", "stop": [""]},
+            ],
+        )
+    )
+    assert found == [
+        "stop: 5 sequences, at most 4 for openai",
+        "fallbacks[0].seed: not supported by anthropic (inherited from the request)",
+        "fallbacks[1].seed: not supported by anthropic",
+        "fallbacks[2].top_p: 2.0 is out of range (0.0 to 1.0)",
+        "fallbacks[2].stop: 6 sequences, at most 5 for google",
+        "fallbacks[3].stop[0]: must not be empty",
+    ]
+
+
+def test_inherited_stop_sequences_are_counted_against_the_fallback_provider() -> None:
+    stops = ["a", "b", "c", "d", "e"]
+    assert problems(base(provider="anthropic", stop=stops, fallbacks=[{"provider": "openai"}])) == [
+        "fallbacks[0].stop: 5 sequences (inherited), at most 4 for openai"
+    ]
+    # An empty list is how a fallback drops what it would inherit.
+    request = to_request(
+        base(provider="anthropic", stop=stops, fallbacks=[{"provider": "openai", "stop": []}])
+    )
+    assert request.fallbacks == [FallbackRequest(provider=CompletionsProvider.OPENAI, stop=[])]
+
+
+def test_an_inherited_seed_is_fine_where_the_provider_has_one() -> None:
+    request = to_request(base(seed=5, fallbacks=[{"provider": "google"}, {"model": "m2"}]))
+    assert request.seed == 5
 
 
 # ---------------------------------------------------------------- stream options

@@ -6,16 +6,22 @@ bytes. Events follow PROVIDERS.md §2: ``message_start``, per content block ``co
 / ``content_block_delta`` (``text_delta`` or ``input_json_delta``) / ``content_block_stop``, a
 ``ping``, ``message_delta`` with the stop reason and output usage, ``message_stop``. Every event
 carries an ``event:`` line naming its type; there is no ``[DONE]``.
+
+With ``Synthetic.thoughts`` the reply opens with a thinking block (``thinking_delta`` events,
+then one ``signature_delta``), and ``Synthetic.redacted_thinking`` adds ``redacted_thinking``
+blocks after it; the non-streaming body holds the same blocks whole.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
 
-from ._scenarios import Synthetic
+from ._scenarios import Synthetic, encode_scenario
 from ._text import (
     output_tokens,
     prompt_tokens,
@@ -25,7 +31,7 @@ from ._text import (
 )
 from ._wire import ReceivedRequest, compact_json
 
-__all__ = ("AnthropicFormat",)
+__all__ = ("AnthropicFormat", "synthetic_thinking_signature")
 
 _DEFAULT_MODEL = "claude-local-demo"
 
@@ -88,7 +94,7 @@ class AnthropicFormat:
 
     def synthetic_body(self, spec: Synthetic, request: ReceivedRequest) -> bytes:
         """A whole ``message`` object with text and tool_use blocks."""
-        content: list[dict[str, Any]] = []
+        content: list[dict[str, Any]] = _reasoning_blocks(spec)
         tokens = synthetic_tokens(spec)
         if tokens:
             content.append({"type": "text", "text": "".join(tokens)})
@@ -98,7 +104,7 @@ class AnthropicFormat:
         message = _message(spec, _model(request), prompt_tokens(request.json))
         message["content"] = content
         message["stop_reason"] = "tool_use" if spec.tool_calls else "end_turn"
-        message["usage"]["output_tokens"] = output_tokens(spec)
+        message["usage"]["output_tokens"] = output_tokens(spec) + spec.thoughts
         return compact_json(message)
 
     def error_body(self, status: int, message: str) -> bytes:
@@ -158,28 +164,35 @@ def _stream(
         _event("message_start", {"type": "message_start", "message": _message(spec, model, prompt)})
     ]
     delays = [0.0]
-    tokens = synthetic_tokens(spec)
     block = 0
+    for reasoning in _reasoning_blocks(spec):
+        added = _reasoning_events(block, reasoning, spec)
+        delays += [first if len(events) == 1 and i == 0 else pace for i in range(len(added))]
+        events += added
+        block += 1
+    thinking_first = block > 0
+    tokens = synthetic_tokens(spec)
     if tokens:
         start = {"type": "text", "text": ""}
         events.append(
             _event(
                 "content_block_start",
-                {"type": "content_block_start", "index": 0, "content_block": start},
+                {"type": "content_block_start", "index": block, "content_block": start},
             )
         )
         events.append(b'event: ping\ndata: {"type": "ping"}\n\n')
         delays += [0.0, 0.0]
         prefix = (
             b"event: content_block_delta\n"
-            b'data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":'
+            b'data: {"type":"content_block_delta","index":%d,"delta":{"type":"text_delta","text":'
+            % block
         )
         for i, token in enumerate(tokens):
             events.append(prefix + json.dumps(token, ensure_ascii=False).encode() + b"}}\n\n")
-            delays.append(first if i == 0 else pace)
-        events.append(_event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+            delays.append(first if i == 0 and not thinking_first else pace)
+        events.append(_event("content_block_stop", {"type": "content_block_stop", "index": block}))
         delays.append(0.0)
-        block = 1
+        block += 1
     for call in synthetic_tool_calls(spec):
         index = block + call.index
         tool = {"type": "tool_use", "id": _tool_id(call.index), "name": call.name, "input": {}}
@@ -205,9 +218,51 @@ def _stream(
     message_delta = {
         "type": "message_delta",
         "delta": {"stop_reason": stop, "stop_sequence": None},
-        "usage": {"output_tokens": output_tokens(spec)},
+        "usage": {"output_tokens": output_tokens(spec) + spec.thoughts},
     }
     events.append(_event("message_delta", message_delta))
     events.append(_event("message_stop", {"type": "message_stop"}))
     delays += [0.0, 0.0]
     return tuple(events), tuple(delays)
+
+
+def synthetic_thinking_signature(spec: Synthetic, block: int) -> str:
+    """The opaque signature of synthetic thinking block ``block``: fixed per scenario."""
+    digest = hashlib.blake2b(f"{encode_scenario(spec)}#{block}".encode(), digest_size=48)
+    return base64.b64encode(b"\x12local-signature" + digest.digest()).decode("ascii")
+
+
+def _reasoning_blocks(spec: Synthetic) -> list[dict[str, Any]]:
+    """The whole thinking and redacted_thinking blocks of a synthetic reply, in order."""
+    blocks: list[dict[str, Any]] = []
+    if spec.thoughts:
+        text = "".join(_thinking_tokens(spec))
+        signature = synthetic_thinking_signature(spec, 0)
+        blocks.append({"type": "thinking", "thinking": text, "signature": signature})
+    for i in range(spec.redacted_thinking):
+        data = synthetic_thinking_signature(spec, 1000 + i).replace("+", "-")
+        blocks.append({"type": "redacted_thinking", "data": "EmwK" + data})
+    return blocks
+
+
+def _thinking_tokens(spec: Synthetic) -> tuple[str, ...]:
+    return tuple(("" if i == 0 else " ") + f"Thinking step {i + 1}." for i in range(spec.thoughts))
+
+
+def _reasoning_events(index: int, block: dict[str, Any], spec: Synthetic) -> list[bytes]:
+    def delta(payload: dict[str, Any]) -> bytes:
+        body = {"type": "content_block_delta", "index": index, "delta": payload}
+        return _event("content_block_delta", body)
+
+    start = {"type": "content_block_start", "index": index}
+    if block["type"] == "redacted_thinking":
+        events = [_event("content_block_start", {**start, "content_block": block})]
+    else:
+        empty = {"type": "thinking", "thinking": "", "signature": ""}
+        events = [_event("content_block_start", {**start, "content_block": empty})]
+        events += [
+            delta({"type": "thinking_delta", "thinking": token}) for token in _thinking_tokens(spec)
+        ]
+        events.append(delta({"type": "signature_delta", "signature": block["signature"]}))
+    stop = {"type": "content_block_stop", "index": index}
+    return [*events, _event("content_block_stop", stop)]

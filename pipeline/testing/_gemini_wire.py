@@ -3,21 +3,26 @@
 ``POST …/models/{model}:streamGenerateContent?alt=sse`` streams ``data: <GenerateContentResponse>``
 events separated by ``\\r\\n\\r\\n`` with no terminator; without ``alt=sse`` the same endpoint
 returns one JSON array of those objects; ``:generateContent`` returns one object (PROVIDERS.md
-§3). Synthetic bytes use Google's spacing (``{"candidates": [{"content": …``).
+§3). Synthetic bytes use Google's spacing (``{"candidates": [{"content": …``). A synthetic reply
+can think first (``Synthetic.thoughts``: ``thought: true`` parts, ``thoughtsTokenCount``) and be
+signed like Gemini 3 (``Synthetic.signatures``: the first of parallel calls, or an empty final
+text part, carries a ``thoughtSignature``).
 """
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
 
-from ._scenarios import Synthetic
+from ._scenarios import Synthetic, encode_scenario
 from ._text import ToolCallSpec, scenario_digest, synthetic_tokens
 from ._wire import ReceivedRequest
 
-__all__ = ("GeminiFormat",)
+__all__ = ("GeminiFormat", "synthetic_signature")
 
 _DEFAULT_MODEL = "gemini-local-demo"
 _SEPARATOR = b"\r\n\r\n"
@@ -79,10 +84,18 @@ class GeminiFormat:
         if request.path.endswith(":streamGenerateContent"):
             return b"[" + b",\r\n".join(_chunks(spec, model, prompt)) + b"]"
         parts: list[dict[str, Any]] = []
+        thoughts = _thought_tokens(spec)
+        if thoughts:
+            parts.append({"text": "".join(thoughts), "thought": True})
         tokens = synthetic_tokens(spec)
         if tokens:
             parts.append({"text": "".join(tokens)})
-        parts += [_call_part(index) for index in range(spec.tool_calls)]
+        parts += [_call_part(spec, index) for index in range(spec.tool_calls)]
+        if spec.signatures and not spec.tool_calls:
+            if tokens:
+                parts[-1]["thoughtSignature"] = synthetic_signature(spec)
+            else:
+                parts.append({"text": "", "thoughtSignature": synthetic_signature(spec)})
         return _google_json(_response(spec, model, parts, prompt, _output(spec), finish=True))
 
     def error_body(self, status: int, message: str) -> bytes:
@@ -111,9 +124,23 @@ def _output(spec: Synthetic) -> int:
     return spec.deltas + 10 * spec.tool_calls
 
 
-def _call_part(index: int) -> dict[str, Any]:
+def _thought_tokens(spec: Synthetic) -> tuple[str, ...]:
+    return tuple(("" if i == 0 else " ") + f"Thinking step {i + 1}." for i in range(spec.thoughts))
+
+
+def synthetic_signature(spec: Synthetic) -> str:
+    """The base64 ``thoughtSignature`` of a synthetic reply: opaque bytes, fixed per scenario."""
+    digest = hashlib.blake2b(encode_scenario(spec).encode(), digest_size=48).digest()
+    return base64.b64encode(b"\x12\x8a" + digest).decode("ascii")
+
+
+def _call_part(spec: Synthetic, index: int) -> dict[str, Any]:
     call = ToolCallSpec(index)
-    return {"functionCall": {"name": call.name, "args": json.loads(call.arguments)}}
+    part: dict[str, Any] = {"functionCall": {"name": call.name, "args": json.loads(call.arguments)}}
+    if spec.signatures and index == 0:
+        # Gemini 3 signs only the first of parallel calls.
+        part["thoughtSignature"] = synthetic_signature(spec)
+    return part
 
 
 def _response(
@@ -129,13 +156,16 @@ def _response(
     if finish:
         candidate["finishReason"] = "STOP"  # tool calls also end with STOP on Gemini
     candidate["index"] = 0
+    usage: dict[str, Any] = {
+        "promptTokenCount": prompt,
+        "candidatesTokenCount": output,
+        "totalTokenCount": prompt + output + spec.thoughts,
+    }
+    if spec.thoughts:
+        usage["thoughtsTokenCount"] = spec.thoughts  # not part of candidatesTokenCount
     return {
         "candidates": [candidate],
-        "usageMetadata": {
-            "promptTokenCount": prompt,
-            "candidatesTokenCount": output,
-            "totalTokenCount": prompt + output,
-        },
+        "usageMetadata": usage,
         "modelVersion": model,
         "responseId": f"local{scenario_digest(spec, 9)}",
     }
@@ -144,13 +174,25 @@ def _response(
 @functools.lru_cache(maxsize=64)
 def _chunks(spec: Synthetic, model: str, prompt: int) -> tuple[bytes, ...]:
     chunks = [
+        _google_json(
+            _response(spec, model, [{"text": t, "thought": True}], prompt, 0, finish=False)
+        )
+        for t in _thought_tokens(spec)
+    ]
+    chunks += [
         _google_json(_response(spec, model, [{"text": token}], prompt, i + 1, finish=False))
         for i, token in enumerate(synthetic_tokens(spec))
     ]
     chunks += [
-        _google_json(_response(spec, model, [_call_part(i)], prompt, spec.deltas, finish=False))
+        _google_json(
+            _response(spec, model, [_call_part(spec, i)], prompt, spec.deltas, finish=False)
+        )
         for i in range(spec.tool_calls)
     ]
-    final = _response(spec, model, [{"text": ""}], prompt, _output(spec), finish=True)
+    last: dict[str, Any] = {"text": ""}
+    if spec.signatures and not spec.tool_calls:
+        # Where Gemini 3 puts a text reply's signature: an empty final part (PROVIDERS.md §3.2).
+        last["thoughtSignature"] = synthetic_signature(spec)
+    final = _response(spec, model, [last], prompt, _output(spec), finish=True)
     chunks.append(_google_json(final))
     return tuple(chunks)

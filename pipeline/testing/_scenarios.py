@@ -158,6 +158,14 @@ class Synthetic(_ScenarioFields):
         tool_calls: Number of tool calls streamed after the text.
         include_usage: Send a usage chunk (OpenAI: only if the request also asked for
             ``stream_options.include_usage``).
+        thoughts: Number of reasoning deltas streamed before the text (Gemini: parts with
+            ``thought: true``; Anthropic: ``thinking_delta`` events of one signed thinking
+            block); formats without reasoning ignore it.
+        signatures: Sign the reply the way Gemini 3 does: a ``thoughtSignature`` on the first
+            tool call only (parallel calls), or on a final empty text part when there is none;
+            formats without signatures ignore it.
+        redacted_thinking: Number of ``redacted_thinking`` blocks after the thinking block
+            (Anthropic); other formats ignore it.
     """
 
     KIND: ClassVar[str] = "synthetic"
@@ -166,11 +174,16 @@ class Synthetic(_ScenarioFields):
     text: str | None = None
     tool_calls: int = 0
     include_usage: bool = True
+    thoughts: int = 0
+    signatures: bool = False
+    redacted_thinking: int = 0
 
     def __post_init__(self) -> None:
         _ScenarioFields.__post_init__(self)
-        if self.deltas < 0 or self.tool_calls < 0:
-            raise ValueError("deltas and tool_calls must not be negative")
+        if min(self.deltas, self.tool_calls, self.thoughts, self.redacted_thinking) < 0:
+            raise ValueError(
+                "deltas, tool_calls, thoughts and redacted_thinking must not be negative"
+            )
         if self.text is not None and not self.text.strip() and self.deltas:
             raise ValueError("text must contain a word when deltas > 0")
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -17,6 +19,7 @@ from ._http_server import BadRequest, HttpConnection, Outcome
 from ._openai_wire import OpenAIFormat
 from ._planner import Planner
 from ._scenarios import Scenario, ScenarioDecodeError
+from ._token_endpoint import TOKEN_PATH, TokenEndpoint
 from ._urls import route, scenario_base_url
 from ._wire import ReceivedRequest, ResponsePlan, WireFormat
 
@@ -46,9 +49,16 @@ class LocalProviderServer:
         streams_completed: ...whose whole body was sent.
         streams_aborted: ...ended because the client left (or the server shut down) first.
         streams_cut: ...ended by a ``cut_after`` fault.
+        token_endpoint: The OAuth2 token endpoint, when trusted service accounts were given.
     """
 
-    def __init__(self, host: str, port: int, fixtures_dir: Path) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        fixtures_dir: Path,
+        trusted_service_accounts: Mapping[str, Any] | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.fixtures_dir = fixtures_dir
@@ -61,6 +71,9 @@ class LocalProviderServer:
         self.streams_aborted = 0
         self.streams_cut = 0
         self._planner = Planner(fixtures_dir)
+        self.token_endpoint = (
+            TokenEndpoint(trusted_service_accounts) if trusted_service_accounts else None
+        )
         self._changed = anyio.Event()
 
     @property
@@ -87,6 +100,20 @@ class LocalProviderServer:
             e.g. ``http://127.0.0.1:PORT/_s/<scenario>/v1``; append ``/chat/completions``.
         """
         return scenario_base_url(self.root_url, scenario, provider)
+
+    def token_uri(self, *, expires_in: int | None = None, fail: int | None = None) -> str:
+        """The ``token_uri`` for test service-account credentials (Google's OAuth2 endpoint).
+
+        It verifies each JWT assertion against the trusted public keys; ``expires_in`` makes
+        short-lived tokens and ``fail`` makes it answer that status. With trusted accounts,
+        Vertex routes refuse a request whose bearer token it did not issue or has expired.
+        """
+        return TokenEndpoint.uri(self.root_url, expires_in=expires_in, fail=fail)
+
+    @property
+    def token_requests(self) -> int:
+        """Requests the token endpoint received (0 without trusted accounts)."""
+        return self.token_endpoint.token_requests if self.token_endpoint else 0
 
     async def wait_until(self, predicate: Callable[[], bool]) -> None:
         """Wait until ``predicate()`` holds; re-checked whenever a counter or ``requests`` changes.
@@ -163,6 +190,11 @@ class LocalProviderServer:
                 return
 
     def _respond(self, request: ReceivedRequest) -> ResponsePlan:
+        tokens = self.token_endpoint
+        if tokens is not None and request.path == TOKEN_PATH:
+            self._record(request)
+            answer = tokens.answer(request.query, request.body, anyio.current_time())
+            return _error(answer.status, answer.body)
         try:
             key, scenario, path = route(request.path)
         except ScenarioDecodeError as exc:
@@ -178,6 +210,12 @@ class LocalProviderServer:
             message = f"Unknown path {request.method} {request.path}"
             return _error(404, _GENERIC.error_body(404, message))
         self._record(_with(request, scenario, fmt.name))
+        if (
+            tokens is not None
+            and "/publishers/" in path
+            and not tokens.accepts(request.headers.get("authorization"), anyio.current_time())
+        ):
+            return _error(401, _UNAUTHENTICATED)
         if request.method != "POST":
             return _error(405, fmt.error_body(405, f"Method {request.method} not allowed"))
         if request.body and request.json is None:
@@ -187,6 +225,20 @@ class LocalProviderServer:
         except FixtureError as exc:
             self.errors.append(str(exc))
             return _error(404, fmt.error_body(404, str(exc)))
+
+
+# Google's front-end error shape, wrapped in an array as Vertex sometimes sends it.
+_UNAUTHENTICATED = json.dumps(
+    [
+        {
+            "error": {
+                "code": 401,
+                "message": "Request had invalid authentication credentials.",
+                "status": "UNAUTHENTICATED",
+            }
+        }
+    ]
+).encode()
 
 
 def _error(status: int, body: bytes) -> ResponsePlan:
@@ -199,7 +251,11 @@ def _with(request: ReceivedRequest, scenario: Scenario, provider: str) -> Receiv
 
 @asynccontextmanager
 async def open_local_server(
-    *, host: str = "127.0.0.1", port: int = 0, fixtures_dir: str | Path | None = None
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    fixtures_dir: str | Path | None = None,
+    trusted_service_accounts: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[LocalProviderServer]:
     """Run a :class:`LocalProviderServer` for the duration of the ``async with`` block.
 
@@ -208,6 +264,9 @@ async def open_local_server(
         port: Port; 0 picks a free one (read it from ``server.port``).
         fixtures_dir: Root for replayed fixtures; defaults to ``$PIPELINE_FIXTURES_DIR`` or the
             recorded streams shipped with this package. Only replays need it.
+        trusted_service_accounts: ``client_email`` → RSA public key (PEM or key object):
+            enables the OAuth2 token endpoint (:meth:`LocalProviderServer.token_uri`) and
+            bearer-token checks on the Vertex routes.
 
     Yields:
         The running server; it accepts connections until the block exits.
@@ -220,7 +279,7 @@ async def open_local_server(
     async with listener:
         bound = listener.extra(anyio.abc.SocketAttribute.local_port)
         root = Path(fixtures_dir) if fixtures_dir is not None else default_fixtures_dir()
-        server = LocalProviderServer(host, bound, root)
+        server = LocalProviderServer(host, bound, root, trusted_service_accounts)
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(listener.serve, server.serve_connection)

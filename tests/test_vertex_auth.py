@@ -1,0 +1,232 @@
+"""Claude on Vertex AI end to end: the service-account JWT verifies at a token endpoint on
+loopback, one token serves concurrent requests, an expired token is never sent, and token
+endpoint failures are typed errors that hold neither the private key nor a token."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qs
+
+import anyio
+import httpx
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from pipeline import (
+    AuthenticationError,
+    FinalResponseChunk,
+    RateLimitError,
+    aclose_http_clients,
+    generate_chat_completion,
+    generate_chat_completion_stream,
+)
+from pipeline._validation import to_request
+from pipeline.testing import LocalProviderServer, Synthetic, open_local_server
+from providers import codec_for
+
+from ._service_account import EMAIL, credentials, private_pem, public_pem
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[LocalProviderServer]:
+    async with open_local_server(trusted_service_accounts={EMAIL: public_pem()}) as running:
+        yield running
+        await aclose_http_clients()
+        assert running.errors == []
+
+
+def request(server: LocalProviderServer, scenario: Any = None, **token: Any) -> dict[str, Any]:
+    creds = credentials(token_uri=server.token_uri(**token))
+    return {
+        "provider": "anthropic_vertex",
+        "model": "claude-sonnet-4-5@20250929",
+        "messages": [{"role": "user", "content": "Hello"}],
+        "provider_kwargs": {
+            "anthropic_vertex": {
+                "service_account_credentials": creds,
+                "region": "us-east5",
+                "base_url": server.base_url(scenario or Synthetic(4), "anthropic_vertex"),
+            }
+        },
+    }
+
+
+async def final(req: dict[str, Any]) -> Any:
+    stream = await generate_chat_completion_stream(req)
+    async with stream:
+        chunks = [chunk async for chunk in stream]
+    last = chunks[-1]
+    assert isinstance(last, FinalResponseChunk)
+    return last.response
+
+
+def unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def vertex_requests(server: LocalProviderServer) -> list[Any]:
+    return [r for r in server.requests if "/publishers/anthropic/" in r.path]
+
+
+async def test_the_assertion_verifies_and_the_token_is_sent(server: LocalProviderServer) -> None:
+    response = await final(request(server))
+    assert response.finish_reason == "stop"
+    assert response.provider == "anthropic_vertex"
+    assert server.token_requests == 1
+    token_request = next(r for r in server.requests if r.path.endswith("/token"))
+    form = {k: v[0] for k, v in parse_qs(token_request.body.decode()).items()}
+    assert form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+    assert token_request.headers["content-type"] == "application/x-www-form-urlencoded"
+    head, claims, signature = form["assertion"].split(".")
+    public = rsa_public()
+    public.verify(
+        unb64(signature), f"{head}.{claims}".encode(), padding.PKCS1v15(), hashes.SHA256()
+    )
+    header = json.loads(unb64(head))
+    assert header == {"alg": "RS256", "typ": "JWT", "kid": credentials()["private_key_id"]}
+    payload = json.loads(unb64(claims))
+    assert payload["iss"] == EMAIL
+    assert payload["aud"] == server.token_uri()
+    assert payload["scope"] == "https://www.googleapis.com/auth/cloud-platform"
+    assert payload["exp"] - payload["iat"] == 3600
+    (sent,) = vertex_requests(server)
+    assert sent.path.endswith(
+        "/projects/test-project/locations/us-east5/publishers/anthropic/models/"
+        "claude-sonnet-4-5@20250929:streamRawPredict"
+    )
+    assert sent.headers["authorization"] == f"Bearer {server.token_endpoint.issued[0]}"
+    assert sent.json["anthropic_version"] == "vertex-2023-10-16"
+    assert "model" not in sent.json
+
+
+def rsa_public() -> rsa.RSAPublicKey:
+    key = serialization.load_pem_public_key(public_pem())
+    assert isinstance(key, rsa.RSAPublicKey)
+    return key
+
+
+async def test_fifty_concurrent_requests_share_one_token(server: LocalProviderServer) -> None:
+    req = request(server)
+    results: list[str] = []
+
+    async def one() -> None:
+        results.append((await final(req)).finish_reason)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(50):
+            tg.start_soon(one)
+    assert results == ["stop"] * 50
+    assert server.token_requests == 1
+    tokens = {r.headers["authorization"] for r in vertex_requests(server)}
+    assert len(vertex_requests(server)) == 50
+    assert tokens == {f"Bearer {server.token_endpoint.issued[0]}"}
+    # Non-streaming requests use the same cached token.
+    await generate_chat_completion(req)
+    assert server.token_requests == 1
+
+
+async def test_an_expired_token_is_refreshed_and_never_sent(server: LocalProviderServer) -> None:
+    # One-second tokens: renewed half-way; the server refuses any token past its expiry (401).
+    req = request(server, expires_in=1)
+    await final(req)
+    await anyio.sleep(1.2)
+    await final(req)
+    assert server.token_requests == 2
+    first, second = (r.headers["authorization"] for r in vertex_requests(server))
+    issued = server.token_endpoint.issued
+    assert (first, second) == (f"Bearer {issued[0]}", f"Bearer {issued[1]}")
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(400, False), (401, False), (503, True)])
+async def test_a_token_endpoint_error_is_an_authentication_error_without_secrets(
+    server: LocalProviderServer, status: int, retryable: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    req = request(server, fail=status)
+    req["retry"] = {"enabled": False}
+    with pytest.raises(AuthenticationError) as info:
+        await final(req)
+    error = info.value
+    assert error.provider == "anthropic_vertex"
+    assert error.status_code == status
+    assert error.retryable is retryable
+    assert EMAIL in str(error)
+    assert vertex_requests(server) == []
+    key_body = private_pem().splitlines()[5]
+    for text in (str(error), repr(error), repr(error.args), caplog.text, repr(to_request(req))):
+        assert key_body not in text
+        assert "ya29." not in text
+        assert "eyJ" not in text  # no JWT assertion either
+
+
+async def test_an_untrusted_key_is_refused_by_the_token_endpoint() -> None:
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    async with open_local_server(trusted_service_accounts={EMAIL: other}) as server:
+        req = request(server)
+        with pytest.raises(AuthenticationError, match="Invalid JWT Signature"):
+            await final(req)
+        assert server.token_requests == 1
+        assert server.token_endpoint.issued == []
+        await aclose_http_clients()
+
+
+async def test_vertex_errors_wrapped_in_an_array_are_understood(
+    server: LocalProviderServer,
+) -> None:
+    body = json.dumps(
+        [
+            {
+                "error": {
+                    "code": 429,
+                    "message": "Quota exceeded for aiplatform.googleapis.com/online_prediction",
+                    "status": "RESOURCE_EXHAUSTED",
+                }
+            }
+        ]
+    )
+    req = request(server, Synthetic(3, status=429, body=body))
+    req["retry"] = {"enabled": False}
+    with pytest.raises(RateLimitError) as info:
+        await final(req)
+    assert info.value.provider_message.startswith("Quota exceeded")
+    assert info.value.error_type == "RESOURCE_EXHAUSTED"
+    assert info.value.error_code == "429"
+
+
+async def test_the_server_refuses_requests_without_a_token_it_issued(
+    server: LocalProviderServer,
+) -> None:
+    # The check the refresh test relies on: a made-up bearer token gets Google's 401.
+    url = server.base_url(Synthetic(3), "anthropic_vertex")
+    path = "/projects/p/locations/global/publishers/anthropic/models/m:streamRawPredict"
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            url + path, json={}, headers={"authorization": "Bearer ya29.x"}
+        )
+    assert response.status_code == 401
+    assert response.json()[0]["error"]["status"] == "UNAUTHENTICATED"
+
+
+def test_reprs_of_the_request_spec_and_authorizer_hide_the_key() -> None:
+    req = to_request(
+        {
+            "provider": "anthropic_vertex",
+            "model": "m",
+            "messages": [{"role": "user", "content": "x"}],
+            "provider_kwargs": {"anthropic_vertex": {"service_account_credentials": credentials()}},
+        }
+    )
+    spec = codec_for("anthropic_vertex").build_request(req, stream=True)
+    assertion = spec.authorizer.assertion(1_700_000_000)  # type: ignore[union-attr]
+    key_body = private_pem().splitlines()[5]
+    for text in (repr(spec), repr(spec.authorizer), repr(req)):
+        assert key_body not in text
+        assert assertion not in text
+    assert "<redacted>" in repr(spec.authorizer)
