@@ -1,6 +1,6 @@
 """CPU cost per delta of the voice stages: sentence segmenter + markdown cleaner.
 
-A long multilingual text (every gold text of ``shared/gold``: English, German, Spanish, French,
+A long multilingual text (every gold text of ``tests/gold``: English, German, Spanish, French,
 Italian, Japanese, Chinese, plus the markdown cases) is split into GPT-2-style tokens and fed one
 token at a time, as an LLM stream would deliver it. Each sentence is cleaned as it is emitted.
 

@@ -30,7 +30,7 @@ from stages.tool_calls import ToolCallAssembler
 from ._auth import authorize
 from ._chunks import ChunkMapper
 from ._core import FusedCore, StageCore
-from ._errors import PipelineError
+from ._errors import PipelineError, RequestValidationError
 from ._events import (
     Event,
     ReasoningDelta,
@@ -48,11 +48,12 @@ from ._http import (
     release_client,
     transport_error,
 )
-from ._plan import PlannedAttempt
+from ._plan import PlannedAttempt, plan_requests
 from ._schedule import Launch
 from ._types import (
     AttemptOutcome,
     AttemptRecord,
+    ChatCompletionRequest,
     ChatCompletionResponse,
     CompletionsProvider,
     RetryConfiguration,
@@ -80,6 +81,25 @@ def prepare(planned: PlannedAttempt, *, stream: bool) -> PreparedAttempt:
     """Build the HTTP request of ``planned``: raises ConfigurationError (no key, say) early."""
     codec = codec_for(planned.request.provider)
     return PreparedAttempt(planned, codec, codec.build_request(planned.request, stream=stream))
+
+
+def prepare_all(request: ChatCompletionRequest, *, stream: bool) -> list[PreparedAttempt]:
+    """Every attempt of ``request`` prepared; a codec's problem in a fallback names it.
+
+    Raises:
+        RequestValidationError: a codec refused a value; paths start ``fallbacks[i].``
+            when the value is (or was inherited by) that fallback.
+    """
+    prepared = []
+    for number, planned in enumerate(plan_requests(request)):
+        try:
+            prepared.append(prepare(planned, stream=stream))
+        except RequestValidationError as exc:
+            if number == 0:
+                raise
+            problems = [f"fallbacks[{number - 1}].{problem}" for problem in exc.problems]
+            raise RequestValidationError(problems) from None
+    return prepared
 
 
 def stream_chain(

@@ -4,12 +4,14 @@ A codec whose provider needs an access token (Vertex AI) returns its request una
 with an :class:`~providers._base.Authorizer`. :func:`authorize` obtains a grant through the
 shared HTTP client and adds its headers. Grants are cached per event loop (anyio's primitives
 belong to one loop) and per credentials, and used until shortly before they expire; concurrent
-requests with the same credentials wait for one fetch (single-flight) rather than each asking.
-The clock is anyio's, so a trio test with a mock clock sees tokens expire without waiting.
+requests with the same credentials wait for one fetch (single-flight) rather than each asking,
+and share its failure too. The clock is anyio's, so a trio test with a mock clock sees tokens
+expire without waiting.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 import weakref
@@ -32,6 +34,8 @@ class _Entry:
     lock: anyio.Lock = field(default_factory=anyio.Lock)
     grant: AccessGrant | None = None
     renew_at: float = 0.0
+    fetches: int = 0
+    failure: Exception | None = None  # how the last fetch failed, for those waiting on it
 
     def current(self) -> AccessGrant | None:
         return self.grant if anyio.current_time() < self.renew_at else None
@@ -66,14 +70,24 @@ async def _grant(authorizer: Authorizer, provider: str) -> AccessGrant:
     grant = entry.current()
     if grant is not None:
         return grant
+    fetches = entry.fetches
     async with entry.lock:
         grant = entry.current()
         if grant is not None:  # fetched by the request this one waited for
             return grant
+        if entry.fetches != fetches and entry.failure is not None:
+            # The fetch this request waited for failed: it fails alike (each request's own
+            # retry policy decides what next) rather than sending one more token request.
+            raise copy.copy(entry.failure)
         asked_at = anyio.current_time()
-        grant = await _fetch(authorizer, provider)
+        try:
+            grant = await _fetch(authorizer, provider)
+        except Exception as exc:
+            entry.fetches, entry.failure = entry.fetches + 1, exc
+            raise
         margin = min(REFRESH_MARGIN, grant.expires_in / 2)
         entry.grant, entry.renew_at = grant, asked_at + grant.expires_in - margin
+        entry.fetches, entry.failure = entry.fetches + 1, None
         return grant
 
 

@@ -32,6 +32,7 @@ SECRET_NAMES = (
         "password",
         "secret",
         "token",
+        "assertion",  # a signed JWT grant (Vertex service accounts): it buys a token
     }
 )
 

@@ -26,14 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline._core import Poisonable, guarded
-from pipeline._errors import (
-    AuthenticationError,
-    ProtocolError,
-    ProviderError,
-    ProviderStatusError,
-    RateLimitError,
-    ServerError,
-)
+from pipeline._errors import ProtocolError
 from pipeline._events import (
     Event,
     Finish,
@@ -48,6 +41,7 @@ from pipeline._events import (
 )
 from pipeline._types import TokenUsage
 
+from ._anthropic_errors import stream_error
 from ._anthropic_partial import complete_prefix
 
 FINISH_REASONS: Mapping[str, str] = {
@@ -59,18 +53,6 @@ FINISH_REASONS: Mapping[str, str] = {
     "refusal": "content_filter",
 }
 """Anthropic stop reasons to the normalized ones; others (``pause_turn``) pass unchanged."""
-
-ERROR_STATUS: Mapping[str, int] = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "billing_error": 402,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "overloaded_error": 529,
-}
 
 
 @dataclass(slots=True)
@@ -281,28 +263,4 @@ def normalize_usage(usage: Mapping[str, Any]) -> TokenUsage:
         reasoning_tokens=details.get("thinking_tokens"),
         cache_write_5m_tokens=creation.get("ephemeral_5m_input_tokens"),
         cache_write_1h_tokens=creation.get("ephemeral_1h_input_tokens"),
-    )
-
-
-def stream_error(error: Any, provider: str) -> ProviderError:
-    """The typed error of a mid-stream ``error`` event."""
-    if not isinstance(error, dict):
-        error = {"message": str(error)}
-    message = str(error.get("message") or "error event in stream")
-    kind = error.get("type")
-    status = ERROR_STATUS.get(str(kind))
-    cls: type[ProviderStatusError] = ServerError
-    if status == 429:
-        cls = RateLimitError
-    elif status in (401, 403):
-        cls = AuthenticationError
-    elif status is not None and status < 500:
-        cls = ProviderStatusError
-    return cls(
-        f"{provider} sent an error mid-stream: {message}",
-        provider=provider,
-        status_code=status,
-        retryable=status is None or status == 429 or status >= 500,
-        provider_message=message,
-        error_type=str(kind) if kind is not None else None,
     )

@@ -40,14 +40,9 @@ from pipeline._events import (
 from pipeline._types import ChatCompletionRequest, CompletionsProvider
 
 from . import _anthropic_request as mapping
-from ._anthropic_stream import (
-    FINISH_REASONS,
-    AnthropicStreamDecoder,
-    merge_usage,
-    normalize_usage,
-    stream_error,
-)
-from ._base import HTTPRequestSpec, dumps, json_body, resolve_api_key, status_error
+from ._anthropic_errors import decode_error, stream_error
+from ._anthropic_stream import FINISH_REASONS, AnthropicStreamDecoder, merge_usage, normalize_usage
+from ._base import HTTPRequestSpec, dumps, json_body, resolve_api_key
 
 API_VERSION = "2023-06-01"
 
@@ -181,25 +176,7 @@ class AnthropicCodec:
     def decode_error(
         self, status_code: int, headers: Mapping[str, str], body: bytes
     ) -> ProviderError:
-        payload = json_body(body)
-        if isinstance(payload, list) and payload and isinstance(payload[0], dict):
-            payload = payload[0]  # Vertex wraps its front-end errors in an array
-        error = payload.get("error") if isinstance(payload, dict) else None
-        if isinstance(error, dict):
-            message = str(error.get("message") or "no message")
-            kind = error.get("type") or error.get("status")  # Anthropic, or Google's shape
-            return status_error(
-                provider=self.provider.value,
-                status_code=status_code,
-                headers=headers,
-                message=message,
-                error_type=str(kind) if kind else None,
-                error_code=str(error["code"]) if error.get("code") is not None else None,
-            )
-        text = body[:500].decode("utf-8", "replace").strip() or "no body"
-        return status_error(
-            provider=self.provider.value, status_code=status_code, headers=headers, message=text
-        )
+        return decode_error(self.provider.value, status_code, headers, body)
 
 
 def message_events(payload: Mapping[str, Any], *, json_tool: str | None) -> list[Event]:

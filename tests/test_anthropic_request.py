@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pipeline import ConfigurationError, RequestValidationError
+from pipeline import ConfigurationError, RequestValidationError, generate_chat_completion_stream
 from pipeline._validation import to_request
 from providers import codec_for
 from providers.anthropic_vertex import vertex_base_url
@@ -307,3 +307,28 @@ def test_vertex_without_credentials_or_with_a_bad_key() -> None:
             provider_kwargs={"anthropic_vertex": {"service_account_credentials": bad}},
         )
     assert "not a key" not in str(info.value)
+
+
+@pytest.mark.anyio
+async def test_a_fallback_conflict_is_refused_before_io_and_names_the_fallback() -> None:
+    thinking = {"anthropic": {"thinking": {"type": "enabled", "budget_tokens": 1024}}}
+    request = {
+        "provider": "openai",
+        "api_key": "sk-openai-request-test-0123456789",
+        "model": "gpt-4o",
+        "temperature": 0.5,
+        "messages": [{"role": "user", "content": "Hi"}],
+        "fallbacks": [
+            {
+                "provider": "anthropic",
+                "model": "claude-sonnet-4-5",
+                "api_key": KEY,
+                "provider_kwargs": thinking,
+            }
+        ],
+    }
+    with pytest.raises(RequestValidationError) as info:
+        await generate_chat_completion_stream(request)
+    assert info.value.problems[0].startswith(
+        "fallbacks[0].temperature: 0.5 conflicts with provider_kwargs.anthropic.thinking"
+    )

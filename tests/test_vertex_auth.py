@@ -26,9 +26,18 @@ from pipeline import (
     generate_chat_completion_stream,
 )
 from pipeline._validation import to_request
-from pipeline.testing import LocalProviderServer, Synthetic, open_local_server
+from pipeline.testing import (
+    LocalProviderServer,
+    Replay,
+    Synthetic,
+    decode_scenario,
+    encode_scenario,
+    open_local_server,
+)
+from pipeline.testing._token_endpoint import TokenEndpoint
 from providers import codec_for
 
+from ._expected_anthropic import assert_matches_anthropic
 from ._service_account import EMAIL, credentials, private_pem, public_pem
 
 pytestmark = pytest.mark.anyio
@@ -166,6 +175,28 @@ async def test_a_token_endpoint_error_is_an_authentication_error_without_secrets
         assert "eyJ" not in text  # no JWT assertion either
 
 
+async def test_concurrent_requests_share_one_failed_fetch(server: LocalProviderServer) -> None:
+    req = request(server, fail=401)
+    req["retry"] = {"enabled": False}
+    failures: list[BaseException] = []
+
+    async def one() -> None:
+        try:
+            await final(req)
+        except AuthenticationError as exc:
+            failures.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(10):
+            tg.start_soon(one)
+    assert len(failures) == 10
+    assert all(f.status_code == 401 for f in failures)  # type: ignore[attr-defined]
+    assert server.token_requests == 1
+    with pytest.raises(AuthenticationError):  # a failure is not cached: a later request asks
+        await final(req)
+    assert server.token_requests == 2
+
+
 async def test_an_untrusted_key_is_refused_by_the_token_endpoint() -> None:
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
     async with open_local_server(trusted_service_accounts={EMAIL: other}) as server:
@@ -230,3 +261,62 @@ def test_reprs_of_the_request_spec_and_authorizer_hide_the_key() -> None:
         assert key_body not in text
         assert assertion not in text
     assert "<redacted>" in repr(spec.authorizer)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "anthropic/vercel__anthropic-thinking.chunks.txt",
+        "anthropic/vercel__anthropic-parallel-tools-3.chunks.txt",
+        "anthropic/vercel__anthropic-cache-write.chunks.txt",
+    ],
+)
+async def test_recorded_streams_replay_over_vertex(server: LocalProviderServer, name: str) -> None:
+    response = await final(request(server, Replay(fixture=name, slice_bytes=7)))
+    assert_matches_anthropic(response, name)
+    assert response.provider == "anthropic_vertex"
+    assert all(block.provider == "anthropic_vertex" for block in response.message.reasoning or ())
+
+
+def test_the_token_endpoint_checks_grant_and_claims() -> None:
+    endpoint = TokenEndpoint({EMAIL: public_pem()})
+    req = to_request(
+        {
+            "provider": "anthropic_vertex",
+            "model": "m",
+            "messages": [{"role": "user", "content": "x"}],
+            "provider_kwargs": {
+                "anthropic_vertex": {
+                    "service_account_credentials": credentials(
+                        token_uri=TokenEndpoint.uri("http://127.0.0.1:1")
+                    )
+                }
+            },
+        }
+    )
+    authorizer = codec_for("anthropic_vertex").build_request(req, stream=True).authorizer
+    assert authorizer is not None
+    good = authorizer.token_request(1_700_000_000)
+    answer = endpoint.answer("", good.body, now=10.0)
+    assert answer.status == 200
+    token = json.loads(answer.body)["access_token"]
+    assert endpoint.accepts(f"Bearer {token}", now=10.0 + 3598)
+    assert not endpoint.accepts(f"Bearer {token}", now=10.0 + 3599)
+    assert not endpoint.accepts("Bearer ya29.unknown", now=10.0)
+    wrong_grant = good.body.replace(b"jwt-bearer", b"password")
+    assert (
+        json.loads(endpoint.answer("", wrong_grant, now=0).body)["error"]
+        == "unsupported_grant_type"
+    )
+    tampered = good.body[:-8] + b"AAAAAAAA"
+    assert json.loads(endpoint.answer("", tampered, now=0).body)["error"] == "invalid_grant"
+    assert endpoint.token_requests == 3
+    grant = authorizer.read_token_response(200, answer.body)
+    assert grant.headers == {"authorization": f"Bearer {token}"}
+    assert token not in repr(grant)
+
+
+def test_synthetic_thinking_fields_survive_the_url() -> None:
+    spec = Synthetic(3, thoughts=2, redacted_thinking=1, tool_calls=1)
+    assert "redacted_thinking=1" in encode_scenario(spec)
+    assert decode_scenario(encode_scenario(spec)) == spec
