@@ -12,25 +12,8 @@ from typing import Any
 
 from ._attempt import prepare_all
 from ._chunks import voice_stages
-<<<<<<< HEAD
 from ._stream import ChatCompletionStream, ChunkStage
 from ._supervisor import Supervisor
-=======
-from ._core import FusedCore
-from ._events import ResponseReady
-from ._http import release_client
-from ._stream import (
-    ChatCompletionStream,
-    ChunkStage,
-    PreparedAttempt,
-    deadline_after,
-    prepare_all,
-    remaining,
-    send_request,
-    translate_failure,
-)
-from ._supervisor import AttemptPlan
->>>>>>> main
 from ._types import ChatCompletionRequest, ChatCompletionResponse, StreamOptions
 from ._validation import to_request, to_stream_options
 
@@ -67,13 +50,8 @@ async def generate_chat_completion_stream(
     """
     typed = to_request(request)
     options = to_stream_options(stream_options)
-<<<<<<< HEAD
     supervisor = Supervisor(prepare_all(typed, stream=True), stream=True)
     return ChatCompletionStream(supervisor, stages=[*voice_stages(options), *stages])
-=======
-    plan = AttemptPlan(prepare_all(typed, stream=True))
-    return ChatCompletionStream(plan, stages=[*voice_stages(options), *stages])
->>>>>>> main
 
 
 async def generate_chat_completion(
@@ -91,45 +69,8 @@ async def generate_chat_completion(
             provider, else :class:`AllAttemptsFailedError`; ``attempts`` records each.
     """
     typed = to_request(request)
-<<<<<<< HEAD
     supervisor = Supervisor(prepare_all(typed, stream=False), stream=False)
     winner = await supervisor.run()
     response = winner.response()
     response.attempts = supervisor.records()
     return response
-=======
-    plan = AttemptPlan(prepare_all(typed, stream=False))
-    while True:
-        attempt = plan.current
-        try:
-            return await _complete_once(attempt)
-        except Exception as exc:
-            error = translate_failure(exc, attempt.codec.provider.value)
-            delay = plan.after_failure(error)
-            if delay is None:
-                final = plan.final_error()
-                raise final from final.__cause__  # a transport error keeps its httpx cause
-        await anyio.sleep(delay)
-
-
-async def _complete_once(attempt: PreparedAttempt) -> ChatCompletionResponse:
-    deadline = deadline_after(attempt.request.timeout)
-    with anyio.fail_after(remaining(deadline)):
-        response, shard = await send_request(attempt.spec, attempt.codec, stream=False)
-        try:
-            body = await response.aread()
-        finally:
-            with anyio.CancelScope(shield=True):
-                await response.aclose()
-            release_client(shard)
-    provider = attempt.codec.provider
-    core = FusedCore(
-        [ToolCallAssembler(provider=provider.value), ResponseAggregator(provider=provider)]
-    )
-    for event in attempt.codec.decode_response(body):
-        core.feed(event)
-    for event in core.flush():
-        if isinstance(event, ResponseReady):
-            return event.response
-    raise AssertionError("the aggregator always ends with the response")  # pragma: no cover
->>>>>>> main
