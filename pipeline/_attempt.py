@@ -23,19 +23,22 @@ import anyio
 import httpx
 
 from providers import HTTPRequestSpec, ProviderCodec, codec_for
-from stages.aggregator import ResponseAggregator
+from providers._base import json_body
+from stages.aggregator import INCOMPLETE, ResponseAggregator
+from stages.content_encoding import ContentDecoder
 from stages.sse import SSEDecoder
 from stages.tool_calls import ToolCallAssembler
 
 from ._auth import authorize
 from ._chunks import ChunkMapper
 from ._core import FusedCore, StageCore
-from ._errors import PipelineError, RequestValidationError
+from ._errors import PipelineError, ProtocolError, RequestValidationError
 from ._events import (
     Event,
     ReasoningDelta,
     RefusalDelta,
     ResponseReady,
+    StreamEnded,
     TextDelta,
     ToolCallStarted,
 )
@@ -103,11 +106,11 @@ def prepare_all(request: ChatCompletionRequest, *, stream: bool) -> list[Prepare
 
 
 def stream_chain(
-    codec: ProviderCodec, watch: FirstTokenWatch, aggregator: ResponseAggregator
+    codec: ProviderCodec, watch: ProgressWatch, aggregator: ResponseAggregator
 ) -> list[StageCore[Any, Any]]:
     """The built-in cores of a streamed body, in order: the one place they are named.
 
-    SSE framing → the provider's decoder → the first-token watch → tool-call assembly →
+    SSE framing → the provider's decoder → the progress watch → tool-call assembly →
     the final aggregator (it holds back the finish reason and usage) → public chunks.
     """
     provider = codec.provider.value
@@ -129,15 +132,22 @@ def body_chain(provider: CompletionsProvider) -> list[StageCore[Any, Any]]:
 _FIRST_TOKEN = (TextDelta, RefusalDelta, ReasoningDelta, ToolCallStarted)
 
 
-class FirstTokenWatch:
-    """Passes events through and notes the first token: the commit point of an attempt."""
+class ProgressWatch:
+    """Notes an attempt's first token (its commit point) and the provider's terminal event.
 
-    __slots__ = ("seen",)
+    Every event passes through but :class:`StreamEnded`, which only sets :attr:`ended`.
+    """
+
+    __slots__ = ("ended", "seen")
 
     def __init__(self) -> None:
         self.seen = False
+        self.ended = False
 
     def feed(self, event: Event, /) -> Sequence[Event]:
+        if type(event) is StreamEnded:
+            self.ended = True
+            return ()
         if not self.seen and isinstance(event, _FIRST_TOKEN):
             self.seen = True
         return (event,)
@@ -158,6 +168,7 @@ class Attempt:
         "_body",
         "_core",
         "_ended",
+        "_failure",
         "_first_token",
         "_head",
         "_output",
@@ -189,8 +200,9 @@ class Attempt:
         self._body: AsyncIterator[bytes] | None = None
         self._core: FusedCore | None = None
         self._aggregator: ResponseAggregator | None = None
-        self._watch: FirstTokenWatch | None = None
+        self._watch: ProgressWatch | None = None
         self._output: list[Any] = []
+        self._failure: Exception | None = None
         self._started: float | None = None
         self._head: float | None = None
         self._first_token: float | None = None
@@ -225,46 +237,54 @@ class Attempt:
         self._response, self.shard, self.owner = response, shard, loop_key()
         provider = codec.provider
         if not self.stream:
-            try:
-                body = await response.aread()
-            except Exception as exc:
-                await self.aclose()
-                _raise_typed(exc, self.provider, reading_body=True)
-            await self.aclose()
-            core = FusedCore(body_chain(provider))
-            for event in codec.decode_response(body):
-                core.feed(event)
-            self._output = core.flush()
-            self._first_token = anyio.current_time()
-            self.finished = True
+            await self._read_whole(response)
             return
-        self._watch = FirstTokenWatch()
+        content_type = response.headers.get("content-type", "")
+        if not content_type.lower().startswith("text/event-stream"):
+            await self._not_an_event_stream(response, content_type)
+        cores: list[StageCore[Any, Any]] = []
+        coding = response.headers.get("content-encoding", "identity").strip().lower()
+        if coding not in ("", "identity"):
+            try:
+                cores.append(ContentDecoder(coding, provider=self.provider))
+            except ProtocolError:
+                await self.aclose()
+                raise
+        self._watch = ProgressWatch()
         self._aggregator = ResponseAggregator(provider=provider)
-        self._core = FusedCore(stream_chain(codec, self._watch, self._aggregator))
-        self._body = response.aiter_bytes()
+        cores += stream_chain(codec, self._watch, self._aggregator)
+        self._core = FusedCore(cores)
+        # Raw bytes: content decoding is the first core's job (see stages.content_encoding).
+        self._body = response.aiter_raw()
 
     async def pull(self) -> None:
         """Read the next block of the body and decode it; at the end, flush the cores.
 
-        Outputs accumulate until :meth:`take`. Raises a typed ProviderError (decoding errors
-        included); the response is then closed. A read that fails because another task closed
-        the attempt ends it quietly instead.
+        Outputs accumulate until :meth:`take`. The provider's terminal event ends the attempt
+        at once (the rest of the body is not read). Raises a typed ProviderError (decoding
+        errors included) and closes the response; when the same read also carried valid
+        output, that output is kept for :meth:`take` and the error is raised by the next
+        call, so nothing received is lost. A read that fails because another task closed the
+        attempt ends it quietly instead.
         """
         assert self._body is not None
         assert self._core is not None
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            await self.aclose()
+            raise failure
         try:
             try:
                 data = await self._body.__anext__()
             except StopAsyncIteration:
                 if not self.closed:
-                    self._output += self._core.flush()
-                    self._end_of_body()
-                    await self.aclose()
+                    await self._end()
                 return
             if self.closed:  # closed by another task while this one was reading
                 return
-            self._output += self._core.feed(data)
-            self._note_first_token()
+            self._decoded(*self._core.feed_partial(data))
+            if self._failure is None and self._watch is not None and self._watch.ended:
+                await self._end()  # the body may go on (a proxy keeping it open): close it
         except BaseException as exc:
             if self.closed and isinstance(exc, Exception):
                 self.finished = True  # another task closed it: the read failed, quietly
@@ -273,6 +293,67 @@ class Attempt:
             if isinstance(exc, Exception):
                 _raise_typed(exc, self.provider, reading_body=True)
             raise
+
+    async def _end(self) -> None:
+        """The body ended, or the provider's terminal event came: flush, finish, close."""
+        assert self._core is not None
+        self._decoded(*self._core.flush_partial())
+        if self._failure is None:
+            self._end_of_body()
+            await self.aclose()
+
+    def _decoded(self, output: list[Any], error: Exception | None) -> None:
+        """Keep what the cores produced; an error behind output not yet taken waits one pull.
+
+        So the output is handed on first (it may be the commit point), and the error follows.
+        """
+        self._output += output
+        self._note_first_token()
+        if error is None:
+            return
+        if not self._output:
+            raise error
+        self._failure = error
+
+    async def _read_whole(self, response: httpx.Response) -> None:
+        codec = self.prepared.codec
+        try:
+            body = await response.aread()
+        except Exception as exc:
+            await self.aclose()
+            _raise_typed(exc, self.provider, reading_body=True)
+        await self.aclose()
+        core = FusedCore(body_chain(codec.provider))
+        for event in codec.decode_response(body):
+            core.feed(event)
+        self._output = core.flush()
+        self._first_token = anyio.current_time()
+        self.finished = True
+        whole = self.response()
+        if whole.finish_reason == INCOMPLETE:
+            # The same rule as a stream that ends without one: the provider did not finish.
+            error = ProtocolError(
+                f"{self.provider} sent a whole response without a finish reason",
+                provider=self.provider,
+            )
+            error.retryable = True
+            error.partial_response = whole
+            raise error
+
+    async def _not_an_event_stream(self, response: httpx.Response, content_type: str) -> None:
+        """A 200 that is not an event stream: the provider's error object, or a protocol error."""
+        body = await read_at_most(response, ERROR_BODY_LIMIT)
+        await self.aclose()
+        payload = json_body(body)
+        if isinstance(payload, dict | list) and payload:
+            raise self.prepared.codec.decode_error(response.status_code, response.headers, body)
+        start = body[:200].decode("utf-8", "replace")
+        raise ProtocolError(
+            f"{self.provider} answered {response.status_code} with content-type "
+            f"{content_type or '(none)'!r} instead of an event stream; the body starts "
+            f"{start!r}",
+            provider=self.provider,
+        )
 
     def take(self) -> list[Any]:
         """What the cores produced since the last call (public chunks when streaming)."""
@@ -368,11 +449,9 @@ async def send_request(
             _raise_typed(exc, provider, reading_body=False)
         if response.status_code >= 400:
             try:
-                body = await response.aread()
+                body = await read_at_most(response, ERROR_BODY_LIMIT)
             except Exception as exc:
                 _raise_typed(exc, provider, reading_body=True)
-            finally:
-                await response.aclose()
             raise codec.decode_error(response.status_code, response.headers, body)
     except BaseException:
         release_client(shard)
@@ -388,6 +467,31 @@ def _raise_typed(exc: Exception, provider: str, *, reading_body: bool) -> NoRetu
     if error is None:
         raise exc
     raise error from exc
+
+
+ERROR_BODY_LIMIT = 64 * 1024
+"""Bytes read of an error body (or a 200 that is not a stream): plenty for any message."""
+
+
+async def read_at_most(response: httpx.Response, limit: int) -> bytes:
+    """The first ``limit`` bytes of ``response``'s decoded body; the response is then closed.
+
+    A 60 MB error page costs 64 KB, not 60 MB: the rest is never read.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    body = response.aiter_bytes()
+    try:
+        async for chunk in body:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= limit:
+                break
+    finally:
+        with anyio.CancelScope(shield=True):
+            await response.aclose()
+            await _wind_down(body)
+    return b"".join(chunks)[:limit]
 
 
 async def _wind_down(body: AsyncIterator[bytes]) -> None:
