@@ -1,9 +1,9 @@
-"""``python -m pipeline demo``: stream a reply and show it live."""
+"""``python -m pipeline``: the command line (see ``pipeline/_cli``)."""
 
 from __future__ import annotations
 
 import sys
 
-from ._demo import main
+from ._cli import main
 
-sys.exit(main(sys.argv[1:]))
+sys.exit(main())

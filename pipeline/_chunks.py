@@ -50,15 +50,19 @@ class ChunkMapper:
         return ()
 
 
-_END_OF_TEXT = (FinishReasonChunk, UsageChunk, FinalResponseChunk)
+# Chunks before which the text so far is complete: a tool call (the agent runs it at once,
+# so what the model said before it must be spoken first) and the end of the reply.
+_END_OF_TEXT = (ToolCallChunk, FinishReasonChunk, UsageChunk, FinalResponseChunk)
 
 
 class SentenceStage(Poisonable):
     """``content_delta`` chunks in, ``content_sentence`` chunks out; other chunks pass.
 
-    The text is complete once the finish reason (or usage, or the response) arrives, so the
-    last sentence is released right before it. Pass a configured ``segmenter`` for another
-    language, other marks or another minimum length.
+    The text before a tool call, and the text of the whole reply once the finish reason (or
+    usage, or the response) arrives, is complete: its last sentence is released right before
+    that chunk, whatever ``min_sentence_length`` says, and text after a tool call is split
+    afresh. Pass a configured ``segmenter`` for another language, other marks or another
+    minimum length.
     """
 
     __slots__ = ("_segmenter",)

@@ -18,7 +18,9 @@ Whose fault it is decides where an error sits::
 
 Errors raised before any I/O (validation, configuration) name the field path. Provider errors
 carry ``provider``, ``status_code``, ``retryable``, ``retry_after`` and the provider's message;
-none of them ever holds an API key (a key-like token in a message is redacted to ``sk-…1234``).
+none of them ever holds an API key: a key-like token in a message is redacted to ``sk-…1234``
+when the error is made, and :meth:`PipelineError.redact` hides, by value, every secret the
+call carried (a short key the provider echoed included) before the error leaves the attempt.
 An error raised after some output was handed to the caller carries what was received so far as
 ``partial_response``. When every attempt failed, the error raised is the last one itself if
 they all came from one provider (``except RateLimitError`` works after retries), else an
@@ -30,9 +32,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._secrets import scrub
+from ._secrets import redact_known, scrub
 
 if TYPE_CHECKING:
+    from ._secrets import KnownSecrets
     from ._types import AttemptRecord, ChatCompletionResponse
 
 
@@ -45,6 +48,18 @@ class PipelineError(Exception):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_restore, (type(self), self.args, dict(self.__dict__)))
+
+    def redact(self, secrets: KnownSecrets) -> None:
+        """Hide every value of ``secrets`` in this error, the errors it holds and its causes.
+
+        In place and idempotent: the message, ``str``, ``repr``, a pickle and a traceback
+        then show stand-ins only (``sk-…1234``, or ``…`` for a short key).
+        """
+        redact_known(self, secrets)
+
+    def redact_own_text(self, secrets: KnownSecrets) -> None:
+        """Hide ``secrets`` in this error's own text only (:func:`redact_known` walks the rest)."""
+        self.args = secrets.redact_args(self.args)
 
 
 def _restore(cls: type[PipelineError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
@@ -85,7 +100,8 @@ class ProviderError(PipelineError):
         status_code: The HTTP status, or ``None`` when no response arrived.
         retryable: Whether the same request may succeed when sent again.
         retry_after: Seconds the provider asked us to wait, if it said.
-        provider_message: The provider's own error message, verbatim.
+        provider_message: The provider's own error message, verbatim but for the secrets of
+            the call (a key it echoed), which :meth:`redact` hides.
         partial_response: What was received before the failure, if anything was handed on.
         attempts: What each attempt of the call did, in the order they started (empty until
             the call gives up).
@@ -105,7 +121,8 @@ class ProviderError(PipelineError):
         request_id: str | None = None,
     ) -> None:
         # The message may quote a transport error, and h11 quotes a bad header value whole:
-        # a token that looks like a key is redacted. ``provider_message`` stays verbatim.
+        # a token that looks like a key is redacted. ``provider_message`` stays verbatim until
+        # :meth:`redact` hides the call's own secrets in it.
         super().__init__(scrub(message))
         self.provider = provider
         self.status_code = status_code
@@ -117,6 +134,14 @@ class ProviderError(PipelineError):
         self.request_id = request_id
         self.partial_response: ChatCompletionResponse | None = None
         self.attempts: tuple[AttemptRecord, ...] = ()
+
+    def redact_own_text(self, secrets: KnownSecrets) -> None:
+        """Hide ``secrets`` in the message and in every field quoting the provider."""
+        super().redact_own_text(secrets)
+        for name in ("provider_message", "error_type", "error_code", "request_id"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                setattr(self, name, secrets.redact_text(value))
 
     def __str__(self) -> str:
         text = super().__str__()

@@ -19,17 +19,24 @@ DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
 
 
 class SSEDecoder(Poisonable):
-    """Incremental event-stream parser: :meth:`feed` raw bytes, get complete events."""
+    """Incremental event-stream parser: :meth:`feed` raw bytes, get complete events.
+
+    The cost is linear in the body, however long its lines: each read is split on its own
+    line ends only, and the start of a line still open is kept as a list of the pieces read
+    so far, joined once when the line ends. Re-joining or re-scanning the open line on every
+    read would make one long line (a large tool-call argument, say) quadratic.
+    """
 
     __slots__ = (
-        "_buffer",
-        "_buffer_offset",
         "_data",
         "_data_size",
         "_event",
         "_event_offset",
         "_id",
         "_max_line_bytes",
+        "_offset",
+        "_open_line",
+        "_open_size",
         "_provider",
         "_skip_lf",
     )
@@ -40,8 +47,9 @@ class SSEDecoder(Poisonable):
         super().__init__()
         self._provider = provider
         self._max_line_bytes = max_line_bytes
-        self._buffer = b""
-        self._buffer_offset = 0  # body offset of self._buffer[0]
+        self._open_line: list[bytes] = []  # pieces of the line not yet ended, in order
+        self._open_size = 0
+        self._offset = 0  # body offset of the first byte not yet part of a whole line
         self._skip_lf = False  # the last line ended in "\r": a "\n" right after belongs to it
         self._data: list[str] = []
         self._data_size = 0
@@ -53,9 +61,12 @@ class SSEDecoder(Poisonable):
     def flush(self) -> list[SSEEvent]:
         """End of body: dispatch an event left without its closing blank line."""
         events: list[SSEEvent] = []
-        if self._buffer:
-            rest, self._buffer = self._buffer, b""
-            self._line(rest, self._buffer_offset, events)
+        if self._open_line:
+            rest = b"".join(self._open_line)
+            self._open_line.clear()
+            self._open_size = 0
+            self._line(rest, self._offset, events)
+            self._offset += len(rest)
         self._dispatch(events)
         return events
 
@@ -66,32 +77,39 @@ class SSEDecoder(Poisonable):
             self._skip_lf = False
             if chunk[:1] == b"\n":
                 chunk = chunk[1:]
-                self._buffer_offset += 1
-        buffer = self._buffer + chunk if self._buffer else chunk
-        lines = buffer.splitlines(keepends=True)
+                self._offset += 1
+        lines = chunk.splitlines(keepends=True)
         events: list[SSEEvent] = []
-        offset = self._buffer_offset
-        last = len(lines) - 1
-        for number, line in enumerate(lines):
-            end = line[-1:]
-            if end != b"\n" and end != b"\r":
-                if number != last:  # pragma: no cover - splitlines only leaves the last open
-                    raise AssertionError("unterminated line in the middle")
-                if len(line) > self._max_line_bytes:
-                    raise ProtocolError(
-                        f"event-stream line longer than {self._max_line_bytes} bytes",
-                        provider=self._provider,
-                        offset=offset,
-                    )
-                self._buffer = line
-                self._buffer_offset = offset
-                return events
-            if end == b"\r" and number == last:
-                self._skip_lf = True
+        if not lines:
+            return events
+        tail = lines[-1]
+        end = tail[-1:]
+        if end == b"\n" or end == b"\r":
+            tail = b""
+            self._skip_lf = end == b"\r"
+        else:
+            lines.pop()
+        open_line = self._open_line
+        if open_line and lines:
+            open_line.append(lines[0])
+            lines[0] = b"".join(open_line)
+            open_line.clear()
+            self._open_size = 0
+        offset = self._offset
+        for line in lines:
             self._line(line.rstrip(b"\r\n"), offset, events)
             offset += len(line)
-        self._buffer = b""
-        self._buffer_offset = offset
+        self._offset = offset
+        if tail:
+            size = self._open_size + len(tail)
+            if size > self._max_line_bytes:
+                raise ProtocolError(
+                    f"event-stream line longer than {self._max_line_bytes} bytes",
+                    provider=self._provider,
+                    offset=offset,
+                )
+            open_line.append(tail)
+            self._open_size = size
         return events
 
     def _line(self, line: bytes, offset: int, events: list[SSEEvent]) -> None:

@@ -408,3 +408,16 @@ def test_golden_rules_streamed_token_by_token() -> None:
         out.extend(seg.flush())
         right += out == record["sentences"]
     assert right >= 46
+
+
+@given(st.text(max_size=80), st.text(max_size=80))
+def test_a_flushed_segmenter_splits_what_follows_as_a_new_one_would(
+    before: str, after: str
+) -> None:
+    # The sentence stage flushes at every tool call and then goes on: nothing of the text
+    # before the call (an open quote, code span, list or short sentence) may leak past it.
+    reused = SentenceSegmenter()
+    reused.feed(before)
+    reused.flush()
+    fresh = SentenceSegmenter()
+    assert reused.feed(after) + reused.flush() == fresh.feed(after) + fresh.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import tracemalloc
 
 import pytest
 from hypothesis import given
@@ -107,3 +108,87 @@ def test_any_split_gives_the_same_events(
     points = sorted({0, len(body), *(c % (len(body) + 1) for c in cuts)})
     pieces = [body[a:b] for a, b in itertools.pairwise(points)]
     assert events(*pieces) == events(body) == sent
+
+
+# ---------------------------------------------------------------- linear cost of long lines
+
+
+def _peak_allocation_per_read(decoder: SSEDecoder, pieces: list[bytes]) -> list[int]:
+    """Bytes allocated at the peak of each ``feed``, above what was held before it.
+
+    tracemalloc counts allocations, not time: the figure is the same on a busy machine.
+    """
+    peaks = []
+    for piece in pieces:
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        decoder.feed(piece)
+        _, peak = tracemalloc.get_traced_memory()
+        peaks.append(peak - before)
+    return peaks
+
+
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n", b"\r"])
+def test_a_long_line_costs_each_read_only_its_own_bytes(line_end: bytes) -> None:
+    # Re-joining (or re-splitting) the whole pending line on every read copies it once per
+    # read: 64 reads of a 4 MB line then allocate a 4 MB buffer per read, quadratic in all.
+    read = 64 * 1024
+    body = b"data: " + b"x" * (64 * read) + line_end + line_end
+    pieces = [body[i : i + read] for i in range(0, len(body), read)]
+    decoder = SSEDecoder()
+    tracemalloc.start()
+    try:
+        peaks = _peak_allocation_per_read(decoder, pieces[:-1])
+    finally:
+        tracemalloc.stop()
+    # Each read may copy its own bytes a couple of times; none may copy what came before.
+    assert max(peaks) < 3 * read, peaks
+    out = decoder.feed(pieces[-1]) + decoder.flush()
+    assert [len(event.data) for event in out] == [64 * read]
+
+
+def test_a_long_line_within_one_read_among_short_ones_is_linear_too() -> None:
+    # Many short lines after a long pending one: each line end is found once, not by
+    # rescanning the pending bytes.
+    decoder = SSEDecoder()
+    decoder.feed(b"data: " + b"y" * 1_000_000)
+    tracemalloc.start()
+    try:
+        peaks = _peak_allocation_per_read(decoder, [b"y" * 1000] * 50)
+    finally:
+        tracemalloc.stop()
+    assert max(peaks) < 3 * 1000 + 4096, peaks
+    assert [len(e.data) for e in decoder.feed(b"\n\n")] == [1_050_000]
+
+
+def _outcome(pieces: list[bytes]) -> tuple[list[SSEEvent], tuple[str, int | None] | None]:
+    decoder = SSEDecoder()
+    out: list[SSEEvent] = []
+    try:
+        for piece in pieces:
+            out += decoder.feed(piece)
+        out += decoder.flush()
+    except ProtocolError as exc:
+        return out, (str(exc), exc.offset)
+    return out, None
+
+
+_SSE_WORDS = (
+    [b"data", b"event", b"id", b":", b": ", b" ", b"x", b"\n", b"\r", b"\r\n", b"\n\n"],
+    # "é" and "今" (the cuts split them), an invalid byte, a NUL (an id holding one is ignored)
+    [b"\xc3\xa9", b"\xe4\xbb\x8a", b"\xff", b"\x00"],
+)
+_SSE_BYTES = st.lists(st.sampled_from([w for words in _SSE_WORDS for w in words]), max_size=60).map(
+    b"".join
+)
+
+
+@given(_SSE_BYTES, st.lists(st.integers(0, 400), max_size=12))
+def test_any_split_gives_the_same_events_offsets_and_errors(body: bytes, cuts: list[int]) -> None:
+    points = sorted({0, len(body), *(c % (len(body) + 1) for c in cuts)})
+    pieces = [body[a:b] for a, b in itertools.pairwise(points)]
+    whole_events, whole_error = _outcome([body])
+    split_events, split_error = _outcome(pieces)
+    assert split_error == whole_error
+    if whole_error is None:
+        assert split_events == whole_events  # data, event name, id and byte offset
