@@ -12,6 +12,7 @@ from typing import Any
 
 from ._attempt import prepare_all
 from ._chunks import voice_stages
+from ._secrets import request_secrets
 from ._stream import ChatCompletionStream, ChunkStage
 from ._supervisor import Supervisor
 from ._types import ChatCompletionRequest, ChatCompletionResponse, StreamOptions
@@ -50,7 +51,7 @@ async def generate_chat_completion_stream(
     """
     typed = to_request(request)
     options = to_stream_options(stream_options)
-    supervisor = Supervisor(prepare_all(typed, stream=True), stream=True)
+    supervisor = _supervisor(typed, stream=True)
     return ChatCompletionStream(supervisor, stages=[*voice_stages(options), *stages])
 
 
@@ -69,8 +70,15 @@ async def generate_chat_completion(
             provider, else :class:`AllAttemptsFailedError`; ``attempts`` records each.
     """
     typed = to_request(request)
-    supervisor = Supervisor(prepare_all(typed, stream=False), stream=False)
+    supervisor = _supervisor(typed, stream=False)
     winner = await supervisor.run()
     response = winner.response()
     response.attempts = supervisor.records()
     return response
+
+
+def _supervisor(request: ChatCompletionRequest, *, stream: bool) -> Supervisor:
+    prepared = prepare_all(request, stream=stream)
+    # Built once per call, before any I/O: the keys from the environment are in the headers.
+    secrets = request_secrets(request, headers=[attempt.spec.headers for attempt in prepared])
+    return Supervisor(prepared, stream=stream, secrets=secrets)

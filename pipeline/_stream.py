@@ -33,6 +33,7 @@ from ._attempt import Attempt
 from ._core import FusedCore, StageCore
 from ._errors import PipelineError, ProviderError
 from ._http import release_client
+from ._secrets import redact_known
 from ._supervisor import Supervisor
 from ._types import ChatCompletionChunk, FinalResponseChunk
 
@@ -143,6 +144,7 @@ class ChatCompletionStream:
         try:
             await attempt.pull()
         except PipelineError as error:
+            redact_known(error, self._supervisor.secrets)
             attempt.error = error
             self._attempt = None
             self.state = StreamState.FINISHED

@@ -33,6 +33,7 @@ import anyio.abc
 from ._attempt import Attempt, PreparedAttempt
 from ._errors import PipelineError, ProviderError, ProviderTimeoutError
 from ._schedule import Launch, Schedule
+from ._secrets import KnownSecrets, redact_known
 from ._types import AttemptRecord
 
 logger = logging.getLogger("pipeline")
@@ -47,16 +48,28 @@ class Supervisor:
         rng: Source of the backoff jitter.
     """
 
-    __slots__ = ("_final", "_prepared", "_running", "_schedule", "_stream", "attempts", "winner")
+    __slots__ = (
+        "_final",
+        "_prepared",
+        "_running",
+        "_schedule",
+        "_stream",
+        "attempts",
+        "secrets",
+        "winner",
+    )
 
     def __init__(
         self,
         prepared: Sequence[PreparedAttempt],
         *,
         stream: bool,
+        secrets: KnownSecrets | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._prepared = prepared
+        self.secrets = secrets or KnownSecrets()
+        """Every secret the call carries: hidden, by value, in each error that leaves it."""
         self._stream = stream
         self._schedule = Schedule(prepared, rng)
         self._running = 0
@@ -79,13 +92,16 @@ class Supervisor:
             except BaseExceptionGroup as exc_group:
                 # A bug in one attempt: raise it as itself, not wrapped.
                 raise _single(exc_group) from None
-        except BaseException:
+        except BaseException as exc:
             await self.close_all()  # cancelled, or a bug: the winner too, nobody will read it
+            if isinstance(exc, Exception):
+                redact_known(exc, self.secrets)
             raise
         winner = self.winner
         if winner is None:
             final = self._final
             assert final is not None, "the race ends with a winner or the final error"
+            redact_known(final, self.secrets)
             if isinstance(final, ProviderError):
                 final.attempts = tuple(self.records())
             raise final
@@ -122,6 +138,7 @@ class Supervisor:
             await self._try(attempt, group)
         except PipelineError as error:
             await attempt.aclose()
+            redact_known(error, self.secrets)  # before it is logged, recorded or raised
             attempt.error = error
             self._failed(attempt, error, group)
             return
