@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn, final
 
 if TYPE_CHECKING:
@@ -144,9 +144,6 @@ class KnownSecrets:
     def __contains__(self, value: object) -> bool:
         return value in self._values
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
     def __len__(self) -> int:
         return len(self._values)
 
@@ -168,8 +165,8 @@ class KnownSecrets:
     def redact_text(self, text: str) -> str:
         """``text`` with every known secret replaced by its stand-in.
 
-        Repeated until nothing changes, so no secret is left even where a stand-in and the
-        text beside it spell one again; redacting the result again changes nothing.
+        Repeated until nothing changes (a few passes at most), so no secret is left even where
+        a stand-in and the text beside it spell one again: redacting twice is redacting once.
         """
         pattern = self._pattern
         if pattern is None:

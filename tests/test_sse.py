@@ -118,13 +118,20 @@ def _peak_allocation_per_read(decoder: SSEDecoder, pieces: list[bytes]) -> list[
 
     tracemalloc counts allocations, not time: the figure is the same on a busy machine.
     """
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
     peaks = []
-    for piece in pieces:
-        before, _ = tracemalloc.get_traced_memory()
-        tracemalloc.reset_peak()
-        decoder.feed(piece)
-        _, peak = tracemalloc.get_traced_memory()
-        peaks.append(peak - before)
+    try:
+        for piece in pieces:
+            before, _ = tracemalloc.get_traced_memory()
+            tracemalloc.reset_peak()
+            decoder.feed(piece)
+            _, peak = tracemalloc.get_traced_memory()
+            peaks.append(peak - before)
+    finally:
+        if started:
+            tracemalloc.stop()
     return peaks
 
 
@@ -136,11 +143,7 @@ def test_a_long_line_costs_each_read_only_its_own_bytes(line_end: bytes) -> None
     body = b"data: " + b"x" * (64 * read) + line_end + line_end
     pieces = [body[i : i + read] for i in range(0, len(body), read)]
     decoder = SSEDecoder()
-    tracemalloc.start()
-    try:
-        peaks = _peak_allocation_per_read(decoder, pieces[:-1])
-    finally:
-        tracemalloc.stop()
+    peaks = _peak_allocation_per_read(decoder, pieces[:-1])
     # Each read may copy its own bytes a couple of times; none may copy what came before.
     assert max(peaks) < 3 * read, peaks
     out = decoder.feed(pieces[-1]) + decoder.flush()
@@ -152,11 +155,7 @@ def test_a_long_line_within_one_read_among_short_ones_is_linear_too() -> None:
     # rescanning the pending bytes.
     decoder = SSEDecoder()
     decoder.feed(b"data: " + b"y" * 1_000_000)
-    tracemalloc.start()
-    try:
-        peaks = _peak_allocation_per_read(decoder, [b"y" * 1000] * 50)
-    finally:
-        tracemalloc.stop()
+    peaks = _peak_allocation_per_read(decoder, [b"y" * 1000] * 50)
     assert max(peaks) < 3 * 1000 + 4096, peaks
     assert [len(e.data) for e in decoder.feed(b"\n\n")] == [1_050_000]
 
