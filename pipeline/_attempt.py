@@ -53,6 +53,7 @@ from ._http import (
 )
 from ._plan import PlannedAttempt, plan_requests
 from ._schedule import Launch
+from ._secrets import header_secrets, redact_known
 from ._types import (
     AttemptOutcome,
     AttemptRecord,
@@ -453,8 +454,11 @@ async def send_request(
             except Exception as exc:
                 _raise_typed(exc, provider, reading_body=True)
             raise codec.decode_error(response.status_code, response.headers, body)
-    except BaseException:
+    except BaseException as exc:
         release_client(shard)
+        if isinstance(exc, PipelineError):
+            # An access token fetched just now is in no call's secrets: hide it by value too.
+            redact_known(exc, header_secrets(spec.headers))
         raise
     return response, shard
 
