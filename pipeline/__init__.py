@@ -19,6 +19,7 @@ from ._errors import ProtocolError as ProtocolError
 from ._errors import ProviderConnectionError as ProviderConnectionError
 from ._errors import ProviderError as ProviderError
 from ._errors import ProviderStatusError as ProviderStatusError
+from ._errors import ProviderTimeoutError as ProviderTimeoutError
 from ._errors import RateLimitError as RateLimitError
 from ._errors import RequestValidationError as RequestValidationError
 from ._errors import ServerError as ServerError
@@ -33,6 +34,8 @@ from ._types import AnthropicVertexKwargs as AnthropicVertexKwargs
 from ._types import AssistantMessage as AssistantMessage
 from ._types import AssistantMessageDeltaChunk as AssistantMessageDeltaChunk
 from ._types import AssistantMessageSentenceChunk as AssistantMessageSentenceChunk
+from ._types import AttemptOutcome as AttemptOutcome
+from ._types import AttemptRecord as AttemptRecord
 from ._types import CacheBreakpoint as CacheBreakpoint
 from ._types import ChatCompletionChunk as ChatCompletionChunk
 from ._types import ChatCompletionRequest as ChatCompletionRequest
@@ -103,6 +106,8 @@ __all__ = (
     "AssistantMessage",
     "AssistantMessageDeltaChunk",
     "AssistantMessageSentenceChunk",
+    "AttemptOutcome",
+    "AttemptRecord",
     "AuthenticationError",
     "CacheBreakpoint",
     "ChatCompletionChunk",
@@ -128,6 +133,7 @@ __all__ = (
     "ProviderError",
     "ProviderKwargs",
     "ProviderStatusError",
+    "ProviderTimeoutError",
     "RateLimitError",
     "ReasoningBlock",
     "RequestValidationError",

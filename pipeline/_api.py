@@ -1,30 +1,20 @@
-"""The two entry points: ``generate_chat_completion`` and ``generate_chat_completion_stream``."""
+"""The two entry points: ``generate_chat_completion`` and ``generate_chat_completion_stream``.
+
+Both validate the request, build every attempt's HTTP request before any I/O, and hand the
+attempts to one :class:`~pipeline._supervisor.Supervisor`, which races them (retries,
+fallbacks, hedges) until one commits.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import anyio
-
-from stages.aggregator import ResponseAggregator
-from stages.tool_calls import ToolCallAssembler
-
+from ._attempt import prepare_all
 from ._chunks import voice_stages
-from ._core import FusedCore
-from ._events import ResponseReady
-from ._http import release_client
-from ._stream import (
-    ChatCompletionStream,
-    ChunkStage,
-    PreparedAttempt,
-    deadline_after,
-    prepare_all,
-    remaining,
-    send_request,
-    translate_failure,
-)
-from ._supervisor import AttemptPlan
+from ._secrets import request_secrets
+from ._stream import ChatCompletionStream, ChunkStage
+from ._supervisor import Supervisor
 from ._types import ChatCompletionRequest, ChatCompletionResponse, StreamOptions
 from ._validation import to_request, to_stream_options
 
@@ -52,7 +42,8 @@ async def generate_chat_completion_stream(
 
     Returns:
         A :class:`ChatCompletionStream`: iterate it, ideally inside ``async with`` so the
-        connection is closed the moment you stop.
+        connection is closed the moment you stop. Cancelling an iteration closes every
+        connection of the call before the cancellation propagates.
 
     Raises:
         RequestValidationError: The request or options are malformed.
@@ -60,8 +51,8 @@ async def generate_chat_completion_stream(
     """
     typed = to_request(request)
     options = to_stream_options(stream_options)
-    plan = AttemptPlan(prepare_all(typed, stream=True))
-    return ChatCompletionStream(plan, stages=[*voice_stages(options), *stages])
+    supervisor = _supervisor(typed, stream=True)
+    return ChatCompletionStream(supervisor, stages=[*voice_stages(options), *stages])
 
 
 async def generate_chat_completion(
@@ -69,47 +60,25 @@ async def generate_chat_completion(
 ) -> ChatCompletionResponse:
     """Generate a non-streaming chat completion.
 
-    Retries and fallbacks follow the request's configuration. Cancellation closes the HTTP
-    response and propagates unchanged.
+    Retries, fallbacks and hedges follow the request's configuration; a whole response counts
+    as the first token. Cancellation closes every HTTP response and propagates unchanged.
 
     Raises:
         RequestValidationError: The request is malformed (before any I/O).
         ConfigurationError: No API key, or a provider not available (before any I/O).
-        ProviderError: The provider failed and nothing is left to try.
-        AllAttemptsFailedError: Several attempts failed; it holds each error.
+        ProviderError: Every attempt failed: the last error when they all came from one
+            provider, else :class:`AllAttemptsFailedError`; ``attempts`` records each.
     """
     typed = to_request(request)
-    plan = AttemptPlan(prepare_all(typed, stream=False))
-    while True:
-        attempt = plan.current
-        try:
-            return await _complete_once(attempt)
-        except Exception as exc:
-            error = translate_failure(exc, attempt.codec.provider.value)
-            delay = plan.after_failure(error)
-            if delay is None:
-                final = plan.final_error()
-                raise final from final.__cause__  # a transport error keeps its httpx cause
-        await anyio.sleep(delay)
+    supervisor = _supervisor(typed, stream=False)
+    winner = await supervisor.run()
+    response = winner.response()
+    response.attempts = supervisor.records()
+    return response
 
 
-async def _complete_once(attempt: PreparedAttempt) -> ChatCompletionResponse:
-    deadline = deadline_after(attempt.request.timeout)
-    with anyio.fail_after(remaining(deadline)):
-        response, shard = await send_request(attempt.spec, attempt.codec, stream=False)
-        try:
-            body = await response.aread()
-        finally:
-            with anyio.CancelScope(shield=True):
-                await response.aclose()
-            release_client(shard)
-    provider = attempt.codec.provider
-    core = FusedCore(
-        [ToolCallAssembler(provider=provider.value), ResponseAggregator(provider=provider)]
-    )
-    for event in attempt.codec.decode_response(body):
-        core.feed(event)
-    for event in core.flush():
-        if isinstance(event, ResponseReady):
-            return event.response
-    raise AssertionError("the aggregator always ends with the response")  # pragma: no cover
+def _supervisor(request: ChatCompletionRequest, *, stream: bool) -> Supervisor:
+    prepared = prepare_all(request, stream=stream)
+    # Built once per call, before any I/O: the keys from the environment are in the headers.
+    secrets = request_secrets(request, headers=[attempt.spec.headers for attempt in prepared])
+    return Supervisor(prepared, stream=stream, secrets=secrets)

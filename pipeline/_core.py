@@ -135,6 +135,38 @@ class FusedCore:
             carried = out
         return carried
 
+    def feed_partial(self, item: Any, /) -> tuple[list[Any], Exception | None]:
+        """Like :meth:`feed`, but a core's failure keeps what came before it.
+
+        Returns the outputs of everything the cores accepted before one of them raised, each
+        passed through the rest of the chain, and that error (``None`` if none). One read can
+        carry valid events and a broken one: the valid ones are not lost with it.
+        """
+        return self._run(0, (item,), flushing=False)
+
+    def flush_partial(self) -> tuple[list[Any], Exception | None]:
+        """Like :meth:`flush`, keeping what came before a failure (see :meth:`feed_partial`)."""
+        return self._run(0, (), flushing=True)
+
+    def _run(
+        self, start: int, items: Sequence[Any], *, flushing: bool
+    ) -> tuple[list[Any], Exception | None]:
+        cores = self._cores
+        for position in range(start, len(cores)):
+            core = cores[position]
+            out: list[Any] = []
+            try:
+                for one in items:
+                    out.extend(core.feed(one))
+                if flushing:
+                    out.extend(core.flush())
+            except Exception as error:
+                # What this core produced before it failed still goes down the chain.
+                downstream, _ = self._run(position + 1, out, flushing=False)
+                return downstream, error
+            items = out
+        return list(items), None
+
 
 def fuse(*cores: StageCore[Any, Any]) -> StageCore[Any, Any]:
     """Fuse ``cores`` into one; a single core is returned as it is."""

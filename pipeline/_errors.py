@@ -10,10 +10,11 @@ Whose fault it is decides where an error sits::
     │   │   ├── AuthenticationError     401 / 403
     │   │   ├── RateLimitError          429
     │   │   └── ServerError             5xx and 529 overloaded
-    │   ├── ProviderConnectionError     connect / read / write failed, or a timeout
-    │   └── ProtocolError               the provider sent data we cannot decode
-    │       └── ToolCallArgumentsError  a tool call's arguments are not a JSON object
-    └── AllAttemptsFailedError          every retry and fallback failed; holds each attempt's error
+    │   ├── ProviderConnectionError     connect / read / write failed
+    │   │   └── ProviderTimeoutError    a time budget expired; ``budget`` says which
+    │   ├── ProtocolError               the provider sent data we cannot decode
+    │   │   └── ToolCallArgumentsError  a tool call's arguments are not a JSON object
+    │   └── AllAttemptsFailedError      attempts at several providers failed; holds each error
 
 Errors raised before any I/O (validation, configuration) name the field path. Provider errors
 carry ``provider``, ``status_code``, ``retryable``, ``retry_after`` and the provider's message;
@@ -21,7 +22,9 @@ none of them ever holds an API key: a key-like token in a message is redacted to
 when the error is made, and :meth:`PipelineError.redact` hides, by value, every secret the
 call carried (a short key the provider echoed included) before the error leaves the attempt.
 An error raised after some output was handed to the caller carries what was received so far as
-``partial_response``.
+``partial_response``. When every attempt failed, the error raised is the last one itself if
+they all came from one provider (``except RateLimitError`` works after retries), else an
+:class:`AllAttemptsFailedError`; either way ``attempts`` records what each attempt did.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from ._secrets import redact_known, scrub
 
 if TYPE_CHECKING:
     from ._secrets import KnownSecrets
-    from ._types import ChatCompletionResponse
+    from ._types import AttemptRecord, ChatCompletionResponse
 
 
 class PipelineError(Exception):
@@ -100,6 +103,8 @@ class ProviderError(PipelineError):
         provider_message: The provider's own error message, verbatim but for the secrets of
             the call (a key it echoed), which :meth:`redact` hides.
         partial_response: What was received before the failure, if anything was handed on.
+        attempts: What each attempt of the call did, in the order they started (empty until
+            the call gives up).
     """
 
     def __init__(
@@ -128,6 +133,7 @@ class ProviderError(PipelineError):
         self.error_code = error_code
         self.request_id = request_id
         self.partial_response: ChatCompletionResponse | None = None
+        self.attempts: tuple[AttemptRecord, ...] = ()
 
     def redact_own_text(self, secrets: KnownSecrets) -> None:
         """Hide ``secrets`` in the message and in every field quoting the provider."""
@@ -173,6 +179,20 @@ class ProviderConnectionError(ProviderError):
     """The connection failed or timed out before a complete response arrived."""
 
 
+class ProviderTimeoutError(ProviderConnectionError):
+    """A time budget of one attempt expired; always retryable.
+
+    ``budget`` names it: ``"connect"`` (opening the connection), ``"response head"`` (waiting
+    for the status line), ``"idle read"`` (waiting for more of the body), ``"write"`` (sending
+    the request) or ``"first token"`` (``first_token_timeout``: no content, tool-call or
+    reasoning event in time).
+    """
+
+    def __init__(self, message: str, *, provider: str, budget: str) -> None:
+        super().__init__(message, provider=provider, retryable=True)
+        self.budget = budget
+
+
 class ProtocolError(ProviderError):
     """The provider sent bytes or JSON we cannot decode.
 
@@ -199,15 +219,24 @@ class ToolCallArgumentsError(ProtocolError):
         self.raw_arguments = raw_arguments
 
 
-class AllAttemptsFailedError(PipelineError):
-    """Every attempt (retries and fallbacks) failed; ``errors`` holds each one, in order."""
+class AllAttemptsFailedError(ProviderError):
+    """Attempts at several providers failed; ``errors`` holds each one, in order.
+
+    ``provider``, ``status_code`` and ``retry_after`` are the last attempt's. It is not
+    ``retryable``: the whole plan was tried.
+    """
 
     def __init__(self, errors: Sequence[BaseException]) -> None:
         self.errors: tuple[BaseException, ...] = tuple(errors)
-        lines = [f"  attempt {i}: {type(e).__name__}: {e}" for i, e in enumerate(self.errors, 1)]
-        super().__init__(f"all {len(self.errors)} attempts failed:\n" + "\n".join(lines))
-
-    @property
-    def partial_response(self) -> ChatCompletionResponse | None:
         last = self.errors[-1] if self.errors else None
-        return getattr(last, "partial_response", None)
+        lines = [f"  attempt {i}: {type(e).__name__}: {e}" for i, e in enumerate(self.errors, 1)]
+        super().__init__(
+            f"all {len(self.errors)} attempts failed:\n" + "\n".join(lines),
+            provider=getattr(last, "provider", "unknown"),
+            status_code=getattr(last, "status_code", None),
+            retry_after=getattr(last, "retry_after", None),
+        )
+        self.partial_response = getattr(last, "partial_response", None)
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)

@@ -126,6 +126,13 @@ class UsageReported:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StreamEnded:
+    """The provider's terminal event arrived (OpenAI ``[DONE]``, Anthropic ``message_stop``,
+    Gemini's last finished candidate): the response is complete, and whatever the body holds
+    after it is ignored."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ResponseReady:
     """The whole response, assembled: always the last event of a stream."""
 
@@ -144,5 +151,6 @@ Event: TypeAlias = (
     | MessageSignature
     | Finish
     | UsageReported
+    | StreamEnded
     | ResponseReady
 )

@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 import httpx
 import sniffio
 
-from ._errors import ProtocolError, ProviderConnectionError, ProviderError
+from ._errors import ProtocolError, ProviderConnectionError, ProviderError, ProviderTimeoutError
 
 CONNECTIONS_PER_SHARD = 64
 MAX_SHARDS = 32
 """Up to 2,048 concurrent connections per base URL."""
 
 TIMEOUTS = httpx.Timeout(connect=15.0, read=300.0, write=30.0, pool=120.0)
-"""Transport bounds only; the request's own ``timeout`` is enforced by a cancel scope."""
+"""Each network wait's bound when a request sets no ``timeout`` of its own."""
 
 
 @dataclass(slots=True)
@@ -101,14 +101,21 @@ class _SendOnce:
 
 
 def build_request(
-    client: httpx.AsyncClient, method: str, url: str, headers: Mapping[str, str], body: bytes
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    waits: httpx.Timeout = TIMEOUTS,
 ) -> httpx.Request:
-    """A request of ``client`` (its default headers, timeouts) whose body is a :class:`RequestBody`.
+    """A request of ``client`` (its default headers) whose body is a :class:`RequestBody`.
 
     The client builds the request first, so ``Host``, ``Content-Length`` and the timeout
-    extension are exactly what httpx would send; only the body's stream is replaced.
+    extension (``waits``: the bound on each network wait) are exactly what httpx would send;
+    only the body's stream is replaced.
     """
-    built = client.build_request(method, url, headers=dict(headers), content=body)
+    built = client.build_request(method, url, headers=dict(headers), content=body, timeout=waits)
     return httpx.Request(
         method,
         built.url,
@@ -166,29 +173,41 @@ async def aclose_http_clients() -> None:
             await shard.client.aclose()
 
 
-def transport_error(exc: BaseException, *, provider: str) -> ProviderError | None:
+def transport_error(
+    exc: BaseException, *, provider: str, reading_body: bool = False
+) -> ProviderError | None:
     """The one place where transport failures become library errors (``None``: not one).
 
-    Every ``httpx.RequestError`` becomes a typed error: connection failures and timeouts a
-    retryable :class:`ProviderConnectionError`, a body that cannot be decoded (a broken
-    ``content-encoding``) a :class:`ProtocolError`.
+    Every ``httpx.RequestError`` becomes a typed error: a timeout a
+    :class:`ProviderTimeoutError` naming the budget that expired (``reading_body`` tells a
+    read timeout while waiting for more of the body from one waiting for the response head),
+    other connection failures a retryable :class:`ProviderConnectionError`, a body that cannot
+    be decoded (a broken ``content-encoding``) a :class:`ProtocolError`.
     """
+    detail = str(exc) or type(exc).__name__
+    error: ProviderError
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
-        kind = "timed out"
+        budget = _budget(exc, reading_body=reading_body)
+        error = ProviderTimeoutError(
+            f"{provider} timed out ({budget}): {detail}", provider=provider, budget=budget
+        )
     elif isinstance(exc, httpx.TransportError):
-        kind = "failed"
+        error = ProviderConnectionError(
+            f"connection to {provider} failed: {detail}", provider=provider, retryable=True
+        )
     elif isinstance(exc, httpx.RequestError):
-        detail = str(exc) or type(exc).__name__
-        protocol = ProtocolError(
+        error = ProtocolError(
             f"{provider} sent a body that cannot be decoded: {detail}", provider=provider
         )
-        protocol.__cause__ = exc
-        return protocol
     else:
         return None
-    detail = str(exc) or type(exc).__name__
-    error = ProviderConnectionError(
-        f"connection to {provider} {kind}: {detail}", provider=provider, retryable=True
-    )
     error.__cause__ = exc
     return error
+
+
+def _budget(exc: BaseException, *, reading_body: bool) -> str:
+    if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+        return "connect"
+    if isinstance(exc, httpx.WriteTimeout):
+        return "write"
+    return "idle read" if reading_body else "response head"

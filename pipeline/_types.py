@@ -332,6 +332,12 @@ class FallbackRequest:
     """Extension: stop sequences; generation ends before any of them."""
     seed: int | None = None
     """Extension: best-effort deterministic sampling, where the provider supports it."""
+    hedge_after: float | None = None
+    """Extension: seconds without a first token after which the next planned attempt starts
+    beside this one; the first to commit wins and the other is cancelled."""
+    first_token_timeout: float | None = None
+    """Extension: seconds from sending the request to the first content, tool-call or
+    reasoning event (keep-alive bytes do not count); then the attempt fails, retryable."""
 
     def __repr__(self) -> str:
         return _redacted_repr(self)
@@ -363,6 +369,12 @@ class ChatCompletionRequest:
     """Extension: stop sequences; generation ends before any of them."""
     seed: int | None = None
     """Extension: best-effort deterministic sampling, where the provider supports it."""
+    hedge_after: float | None = None
+    """Extension: seconds without a first token after which the next planned attempt starts
+    beside this one; the first to commit wins and the other is cancelled."""
+    first_token_timeout: float | None = None
+    """Extension: seconds from sending the request to the first content, tool-call or
+    reasoning event (keep-alive bytes do not count); then the attempt fails, retryable."""
 
     def __repr__(self) -> str:
         return _redacted_repr(self)
@@ -422,6 +434,39 @@ class TokenUsage:
         return self.input_tokens + self.output_tokens
 
 
+AttemptOutcome: TypeAlias = Literal["succeeded", "failed", "cancelled"]
+"""``cancelled``: lost a hedge race, or stopped by the caller."""
+
+
+@dataclass(slots=True, frozen=True)
+class AttemptRecord:
+    """Extension: what one attempt (one HTTP exchange) did. Times are seconds from its start.
+
+    Attributes:
+        provider: The provider it talked to.
+        model: The model it asked for.
+        outcome: ``succeeded`` (it produced the response), ``failed`` or ``cancelled``.
+        retry: 0 for the first try of its configuration, then 1, 2, ...
+        hedge: Whether it was started beside a slower attempt.
+        status_code: The HTTP status of the response head, if one arrived.
+        error_type: The class name of the error it failed with.
+        time_to_head: Until the response head arrived.
+        time_to_first_token: Until the first content, tool-call or reasoning event.
+        duration: Until it ended (for the winner: until the stream ended).
+    """
+
+    provider: str
+    model: str
+    outcome: AttemptOutcome
+    retry: int = 0
+    hedge: bool = False
+    status_code: int | None = None
+    error_type: str | None = None
+    time_to_head: float | None = None
+    time_to_first_token: float | None = None
+    duration: float | None = None
+
+
 @dataclass(slots=True)
 class ChatCompletionResponse:
     """A complete chat completion.
@@ -439,6 +484,9 @@ class ChatCompletionResponse:
     response_id: str | None = None
     choices: list[AssistantMessage] | None = None
     """Extension: with ``n > 1`` (OpenAI), every choice in index order; ``message`` is the first."""
+    attempts: list[AttemptRecord] | None = None
+    """Extension: every attempt made for this response (retries, fallbacks, hedges), in the
+    order they started."""
 
 
 # ---------------------------------------------------------------- stream chunks

@@ -220,9 +220,12 @@ def _check_request(fields: _Fields, problems: list[str], inherited: _Fields | No
     max_tokens = fields.get("max_tokens")
     if max_tokens is not None and max_tokens <= 0:
         problems.append(f"{at('max_tokens')}: must be a positive integer")
-    timeout = fields.get("timeout")
-    if timeout is not None and not timeout > 0:
-        problems.append(f"{at('timeout')}: must be positive")
+    for budget in ("timeout", "hedge_after", "first_token_timeout"):
+        seconds = fields.get(budget)
+        if seconds is not None and not seconds > 0:
+            problems.append(f"{at(budget)}: must be positive")
+        elif seconds is not None and math.isinf(seconds):
+            problems.append(f"{at(budget)}: must be finite (leave it out for no bound)")
     top_p = fields.get("top_p")
     low, high = TOP_P_RANGE
     if top_p is not None and not low <= top_p <= high:

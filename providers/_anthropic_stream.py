@@ -33,6 +33,7 @@ from pipeline._events import (
     ReasoningDelta,
     ResponseStarted,
     SSEEvent,
+    StreamEnded,
     TextDelta,
     ToolCallArgumentsDelta,
     ToolCallEnded,
@@ -67,7 +68,16 @@ class _Block:
 class AnthropicStreamDecoder(Poisonable):
     """Stream events of one Messages response in, neutral events out."""
 
-    __slots__ = ("_blocks", "_calls", "_finished", "_json_tool", "_provider", "_started", "_usage")
+    __slots__ = (
+        "_blocks",
+        "_calls",
+        "_ended",
+        "_finished",
+        "_json_tool",
+        "_provider",
+        "_started",
+        "_usage",
+    )
 
     def __init__(self, *, provider: str, json_tool: str | None = None) -> None:
         super().__init__()
@@ -75,12 +85,15 @@ class AnthropicStreamDecoder(Poisonable):
         self._json_tool = json_tool
         self._started = False
         self._finished = False
+        self._ended = False
         self._blocks: dict[int, _Block] = {}
         self._calls = 0
         self._usage: dict[str, Any] = {}
 
     @guarded
     def feed(self, event: SSEEvent, /) -> list[Event]:
+        if self._ended:
+            return []  # past message_stop: not part of the response
         try:
             payload = json.loads(event.data)
         except ValueError as exc:
@@ -115,9 +128,12 @@ class AnthropicStreamDecoder(Poisonable):
             self._merge_usage(message.get("usage"), out)
         elif kind == "message_delta":
             self._message_delta(payload, out)
+        elif kind == "message_stop":
+            self._ended = True
+            out.append(StreamEnded())
         elif kind == "error":
             raise stream_error(payload.get("error"), self._provider)
-        # message_stop, ping and event types added later carry nothing to decode.
+        # ping and event types added later carry nothing to decode.
         return out
 
     @guarded

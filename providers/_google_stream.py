@@ -30,6 +30,7 @@ from pipeline._events import (
     ReasoningDelta,
     ResponseStarted,
     SSEEvent,
+    StreamEnded,
     TextDelta,
     ToolCallArgumentsDelta,
     ToolCallEnded,
@@ -67,19 +68,27 @@ class GeminiDecoder(Poisonable):
     was cut short, and :meth:`flush` says so with a retryable :class:`ProtocolError`.
     """
 
-    __slots__ = ("_candidates", "_id_seed", "_provider", "_started", "_usage")
+    __slots__ = ("_candidates", "_ended", "_id_seed", "_provider", "_started", "_usage")
 
     def __init__(self, *, provider: str = "google") -> None:
         super().__init__()
         self._provider = provider
         self._started = False
+        self._ended = False
         self._id_seed = ""
         self._candidates: dict[int, _Candidate] = {}
         self._usage: dict[str, Any] | None = None
 
     @guarded
     def feed(self, event: SSEEvent, /) -> list[Event]:
-        """Decode one SSE event (``data: <GenerateContentResponse>``)."""
+        """Decode one SSE event (``data: <GenerateContentResponse>``).
+
+        Gemini has no terminator event: the chunk in which every candidate has finished is the
+        last one. It ends the stream (usage and :class:`StreamEnded` follow at once), and
+        anything after it is ignored.
+        """
+        if self._ended:
+            return []
         try:
             chunk = json.loads(event.data)
         except ValueError as exc:
@@ -97,11 +106,18 @@ class GeminiDecoder(Poisonable):
         if not self._started:
             # Seeds generated call ids when the chunk has no responseId: same bytes, same ids.
             self._id_seed = hashlib.sha256(event.data.encode()).hexdigest()[:16]
-        return self.decode_chunk(chunk)
+        out = self.decode_chunk(chunk)
+        if self._candidates and all(c.finished for c in self._candidates.values()):
+            out += self.flush()
+            out.append(StreamEnded())
+            self._ended = True
+        return out
 
     @guarded
     def flush(self) -> list[Event]:
         """End of body: close a call left open, then report the last usage."""
+        if self._ended:
+            return []  # the terminal chunk already did
         out: list[Event] = []
         for index, candidate in sorted(self._candidates.items()):
             self._end_open_call(candidate, index, out)

@@ -27,6 +27,7 @@ from pipeline._events import (
     RefusalDelta,
     ResponseStarted,
     SSEEvent,
+    StreamEnded,
     TextDelta,
     ToolCallArgumentsDelta,
     ToolCallEnded,
@@ -256,13 +257,22 @@ class OpenAIStreamDecoder(Poisonable):
     says so.
     """
 
-    __slots__ = ("_calls", "_finished", "_last_index", "_open_tool", "_provider", "_started")
+    __slots__ = (
+        "_calls",
+        "_ended",
+        "_finished",
+        "_last_index",
+        "_open_tool",
+        "_provider",
+        "_started",
+    )
 
     def __init__(self, *, provider: str) -> None:
         super().__init__()
         self._provider = provider
         self._started = False
         self._finished: set[int] = set()
+        self._ended = False
         self._open_tool: dict[int, int] = {}
         # (choice, wire index) -> (our index, call id); our index differs from the wire's only
         # when a server reuses a wire index for a new call.
@@ -282,9 +292,12 @@ class OpenAIStreamDecoder(Poisonable):
 
     @guarded
     def feed(self, event: SSEEvent, /) -> list[Event]:
+        if self._ended:
+            return []  # past the terminal event: not part of the response
         data = event.data
         if data == "[DONE]":
-            return []
+            self._ended = True
+            return [StreamEnded()]
         try:
             chunk = json.loads(data)
         except ValueError as exc:

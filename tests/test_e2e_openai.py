@@ -15,13 +15,14 @@ import anyio
 import pytest
 
 from pipeline import (
-    AllAttemptsFailedError,
     AssistantMessageDeltaChunk,
     AuthenticationError,
     ChatCompletionChunk,
     FinalResponseChunk,
     ProtocolError,
     ProviderConnectionError,
+    ProviderStatusError,
+    ProviderTimeoutError,
     RateLimitError,
     ServerError,
     aclose_http_clients,
@@ -155,9 +156,14 @@ async def test_non_streaming_falls_back_and_reports_every_error(
         retry={"enabled": False},
         fallbacks=[{"provider_kwargs": {"openai": {"base_url": second}}}],
     )
-    with pytest.raises(AllAttemptsFailedError) as info:
+    # One provider throughout: the last error itself, with every attempt recorded.
+    with pytest.raises(ProviderStatusError) as info:
         await generate_chat_completion(req)
-    assert [getattr(e, "status_code", None) for e in info.value.errors] == [500, 400]
+    assert info.value.status_code == 400
+    assert [(a.status_code, a.outcome) for a in info.value.attempts] == [
+        (500, "failed"),
+        (400, "failed"),
+    ]
 
 
 async def test_sentences_replace_deltas_and_the_response_keeps_raw_text(
@@ -254,9 +260,12 @@ async def test_retry_succeeds_after_a_transient_failure(server: LocalProviderSer
 
 async def test_every_attempt_failing_reports_each_error(server: LocalProviderServer) -> None:
     url = server.base_url(Synthetic(deltas=5, status=500))
-    with pytest.raises(AllAttemptsFailedError) as info:
+    with pytest.raises(ServerError) as info:
         await collect(request(url, retry={"max_retries": 1, "retry_delay": 0.01}))
-    assert [type(e) for e in info.value.errors] == [ServerError, ServerError]
+    assert [(a.error_type, a.retry, a.status_code) for a in info.value.attempts] == [
+        ("ServerError", 0, 500),
+        ("ServerError", 1, 500),
+    ]
     assert len(server.requests) == 2
 
 
@@ -332,8 +341,9 @@ async def test_malformed_json_mid_stream_is_a_protocol_error(server: LocalProvid
 @pytest.mark.autojump_clock
 async def test_request_timeout_bounds_a_stall(server: LocalProviderServer) -> None:
     url = server.base_url(Synthetic(deltas=20, stall_after=0))
-    with pytest.raises(ProviderConnectionError, match="timeout"):
+    with pytest.raises(ProviderTimeoutError, match="timed out") as info:
         await collect(request(url, timeout=0.2, retry={"enabled": False}))
+    assert info.value.budget == "idle read"
 
 
 async def test_connection_refused_is_a_connection_error() -> None:

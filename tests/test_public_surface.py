@@ -367,8 +367,9 @@ def test_error_tree_matches_the_docstring_drawing() -> None:
     assert tree["PipelineError"] is None
     assert tree["RateLimitError"] == "ProviderStatusError"
     assert tree["ToolCallArgumentsError"] == "ProtocolError"
-    assert tree["AllAttemptsFailedError"] == "PipelineError"
-    assert len(tree) == 12
+    assert tree["ProviderTimeoutError"] == "ProviderConnectionError"
+    assert tree["AllAttemptsFailedError"] == "ProviderError"
+    assert len(tree) == 13
     for name, parent in tree.items():
         cls = getattr(pipeline, name)
         assert issubclass(cls, Exception)
@@ -473,8 +474,8 @@ def test_all_attempts_failed_error_holds_every_error_in_order() -> None:
     error = pipeline.AllAttemptsFailedError([first, last])
     assert error.errors == (first, last)
     assert isinstance(error.errors, tuple)
-    assert isinstance(error, pipeline.PipelineError)
-    assert not isinstance(error, pipeline.ProviderError)
+    assert isinstance(error, pipeline.ProviderError)  # catchable as what happened
+    assert (error.provider, error.status_code, error.retryable) == ("anthropic", 529, False)
     text = str(error)
     assert "all 2 attempts failed" in text
     assert text.index("RateLimitError") < text.index("ServerError")

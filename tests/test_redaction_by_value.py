@@ -274,13 +274,6 @@ async def test_the_codec_error_of_a_real_401_is_redacted_by_the_call_secrets(
 
 # Strict: once the attempt path calls ``error.redact(request_secrets(...))`` on every error
 # leaving an attempt, these pass, and the marker must go.
-NOT_WIRED = pytest.mark.xfail(
-    strict=True,
-    reason="the attempt path does not redact its errors with the call's KnownSecrets yet",
-)
-
-
-@NOT_WIRED
 @pytest.mark.anyio
 @pytest.mark.parametrize("streaming", [True, False])
 async def test_an_echoed_short_key_never_reaches_the_caller(
@@ -300,7 +293,6 @@ async def test_an_echoed_short_key_never_reaches_the_caller(
     assert SHORT_KEY not in library_log(caplog)
 
 
-@NOT_WIRED
 @pytest.mark.anyio
 async def test_no_key_of_any_attempt_reaches_the_caller_or_the_log(
     server: LocalProviderServer, caplog: pytest.LogCaptureFixture

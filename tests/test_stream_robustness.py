@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
@@ -33,6 +32,8 @@ from pipeline import (
     ProtocolError,
     ProviderConnectionError,
     ProviderError,
+    ProviderStatusError,
+    ProviderTimeoutError,
     RateLimitError,
     ServerError,
     _http,
@@ -42,6 +43,7 @@ from pipeline import (
 )
 from pipeline.testing import LocalProviderServer, Synthetic, open_local_server
 
+from ._raw_server import Seen, answer_with, never_answer, raw_server
 from ._waiting import SAFETY_NET, cancel_when, until
 from .conftest import on_virtual_clock
 
@@ -104,84 +106,6 @@ async def in_retry_wait(server: LocalProviderServer, requests: int = 1) -> None:
     both together mean the client is in (or entering) the wait before its next attempt.
     """
     await until(lambda: len(server.requests) == requests and in_flight() == 0)
-
-
-# ---------------------------------------------------------------- raw listeners
-
-
-class Seen:
-    """What a raw listener saw: connections accepted, whole requests read; waitable."""
-
-    def __init__(self) -> None:
-        self.accepted = 0
-        self.requests = 0
-        self._changed = anyio.Event()
-
-    def note(self, *, accepted: int = 0, requests: int = 0) -> None:
-        self.accepted += accepted
-        self.requests += requests
-        self._changed.set()
-        self._changed = anyio.Event()
-
-    async def wait_until(self, predicate: Callable[[], bool]) -> None:
-        with anyio.fail_after(SAFETY_NET):
-            while not predicate():
-                await self._changed.wait()
-
-
-Handler = Callable[[anyio.abc.SocketStream, Seen], Awaitable[None]]
-
-
-async def read_request(stream: anyio.abc.SocketStream, seen: Seen) -> None:
-    """Read one whole HTTP request (head and ``content-length`` body), then count it."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += await stream.receive()
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    while len(body) < length:
-        body += await stream.receive()
-    seen.note(requests=1)
-
-
-@asynccontextmanager
-async def raw_server(handler: Handler) -> AsyncIterator[tuple[str, Seen]]:
-    """A TCP listener running ``handler`` per connection; yields (base URL, what it saw)."""
-    seen = Seen()
-
-    async def serve(stream: anyio.abc.SocketStream) -> None:
-        seen.note(accepted=1)
-        async with stream:
-            await handler(stream, seen)
-
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
-    async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, serve)
-        try:
-            yield f"http://127.0.0.1:{port}/v1", seen
-        finally:
-            tg.cancel_scope.cancel()
-    await aclose_http_clients()
-
-
-async def never_answer(stream: anyio.abc.SocketStream, seen: Seen) -> None:
-    await read_request(stream, seen)
-    await anyio.sleep_forever()
-
-
-def answer_with(raw: bytes) -> Handler:
-    async def handler(stream: anyio.abc.SocketStream, seen: Seen) -> None:
-        # The whole request is read first: closing with unread bytes would reset the
-        # connection and could destroy the answer before the client reads it.
-        await read_request(stream, seen)
-        await stream.send(raw)
-
-    return handler
 
 
 # ---------------------------------------------------------------- cancellation
@@ -475,14 +399,15 @@ async def test_every_failure_is_listed_once_and_typed(server: LocalProviderServe
         retry=FAST_RETRY,
         fallbacks=[fallback(second, retry={"enabled": False}), fallback(third)],
     )
-    with anyio.fail_after(SAFETY_NET), pytest.raises(AllAttemptsFailedError) as info:
+    # One provider throughout: the last error itself, every attempt on record.
+    with anyio.fail_after(SAFETY_NET), pytest.raises(ProviderStatusError) as info:
         await collect(req)
-    errors = info.value.errors
-    assert [type(e) for e in errors[:2]] == [ServerError, ServerError]
-    assert all(isinstance(e, ProviderError) for e in errors)
-    assert isinstance(errors[2], ProviderConnectionError | ProtocolError)
-    assert getattr(errors[3], "status_code", None) == 400
-    assert len(errors) == 4
+    records = info.value.attempts
+    assert info.value.status_code == 400
+    assert [r.error_type for r in records[:2]] == ["ServerError", "ServerError"]
+    assert records[2].error_type in {"ProviderConnectionError", "ProtocolError"}
+    assert records[3].status_code == 400
+    assert [r.outcome for r in records] == ["failed"] * 4
     assert len(server.requests) == 4
     assert info.value.partial_response is None
 
@@ -529,22 +454,39 @@ async def test_timeout_is_per_attempt(server: LocalProviderServer) -> None:
 
 
 @pytest.mark.autojump_clock
-async def test_timeout_covers_the_whole_body_and_keeps_the_partial(
+async def test_timeout_bounds_each_wait_not_the_whole_body(server: LocalProviderServer) -> None:
+    # 40 deltas 20 ms apart take longer than the timeout, but no single wait does.
+    url = server.base_url(Synthetic(deltas=40, pace_ms=20))
+    received: list[str] = []
+    stream = await generate_chat_completion_stream(request(url, timeout=0.3, retry=FAST_RETRY))
+    with anyio.fail_after(SAFETY_NET):
+        async with stream:
+            async for chunk in stream:
+                if isinstance(chunk, AssistantMessageDeltaChunk):
+                    received.append(chunk.content)
+                elif isinstance(chunk, FinalResponseChunk):
+                    assert chunk.response.message.content == "".join(received)
+    assert len(received) == 40
+    assert len(server.requests) == 1
+
+
+@pytest.mark.autojump_clock
+async def test_an_idle_read_timeout_after_the_commit_keeps_the_partial(
     server: LocalProviderServer,
 ) -> None:
-    # Four deltas at once, then a stall: the timeout fires in the body, after the commit point.
-    # It is long enough for those deltas to arrive on a loaded machine; virtual time on trio.
+    # Five deltas at once, then a stall: the timeout fires in the body, after the commit point.
     url = server.base_url(Synthetic(deltas=40, stall_after=5))
     received: list[str] = []
     stream = await generate_chat_completion_stream(request(url, timeout=1.0, retry=FAST_RETRY))
     with (
         anyio.fail_after(SAFETY_NET),
-        pytest.raises(ProviderConnectionError, match="timeout") as info,
+        pytest.raises(ProviderTimeoutError, match="timed out") as info,
     ):
         async with stream:
             async for chunk in stream:
                 if isinstance(chunk, AssistantMessageDeltaChunk):
                     received.append(chunk.content)
+    assert info.value.budget == "idle read"
     assert received
     assert info.value.partial_response is not None
     assert info.value.partial_response.message.content == "".join(received)
@@ -554,9 +496,10 @@ async def test_timeout_covers_the_whole_body_and_keeps_the_partial(
 @pytest.mark.autojump_clock
 async def test_timeout_while_waiting_for_the_head_is_typed_and_retried() -> None:
     async with raw_server(never_answer) as (url, seen):
-        with anyio.fail_after(SAFETY_NET), pytest.raises(AllAttemptsFailedError) as info:
+        with anyio.fail_after(SAFETY_NET), pytest.raises(ProviderTimeoutError) as info:
             await collect(request(url, timeout=0.15, retry=FAST_RETRY))
-        assert [type(e) for e in info.value.errors] == [ProviderConnectionError] * 2
+        assert info.value.budget == "response head"
+        assert [r.error_type for r in info.value.attempts] == ["ProviderTimeoutError"] * 2
         # Each attempt connected (the listener may count the second one a moment later).
         await seen.wait_until(lambda: seen.accepted == 2)
         assert in_flight() == 0
@@ -564,7 +507,7 @@ async def test_timeout_while_waiting_for_the_head_is_typed_and_retried() -> None
 
 async def test_non_streaming_timeout_and_cancellation() -> None:
     async with raw_server(never_answer) as (url, _):
-        with anyio.fail_after(SAFETY_NET), pytest.raises(ProviderConnectionError, match="timeout"):
+        with anyio.fail_after(SAFETY_NET), pytest.raises(ProviderTimeoutError, match="timed out"):
             await generate_chat_completion(request(url, timeout=0.1, retry={"enabled": False}))
         with anyio.move_on_after(0.1) as scope:
             await generate_chat_completion(request(url, retry={"enabled": False}))
@@ -682,14 +625,22 @@ async def test_non_streaming_connection_failure_keeps_its_transport_cause() -> N
 
 
 def test_a_long_retry_budget_caps_the_backoff_instead_of_overflowing() -> None:
-    from pipeline._supervisor import MAX_BACKOFF, AttemptPlan, PlannedAttempt, plan_requests
+    from pipeline._plan import plan_requests
+    from pipeline._schedule import MAX_BACKOFF, Schedule
     from pipeline._validation import to_request
 
     typed = to_request(
         request("http://127.0.0.1:9/v1", retry={"max_retries": 400, "backoff_multiplier": 10.0})
     )
-    plan: AttemptPlan[PlannedAttempt] = AttemptPlan(plan_requests(typed))
+    schedule = Schedule(plan_requests(typed))
     error = ServerError("boom", provider="openai", retryable=True)
-    delays = [plan.after_failure(error) for _ in range(400)]
-    assert all(d is not None and d <= MAX_BACKOFF for d in delays)
-    assert plan.after_failure(error) is None
+    launch = schedule.start()
+    delays = []
+    for _ in range(400):
+        next_launch = schedule.failed(launch, error, running=0)
+        assert next_launch is not None
+        delays.append(next_launch.delay)
+        launch = next_launch
+    assert all(d <= MAX_BACKOFF for d in delays)
+    assert schedule.failed(launch, error, running=0) is None
+    assert schedule.exhausted

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import http
 import json
+import math
 import socket
 import struct
 from typing import Protocol
@@ -173,10 +174,7 @@ class HttpConnection:
         for index in range(len(events) + 1):
             if index == plan.stall_after:
                 await flush()
-                if plan.stall_seconds is None:
-                    await anyio.sleep_forever()
-                else:
-                    await anyio.sleep(plan.stall_seconds)
+                await self._stall(plan, chunked)
             if index == plan.malformed_after:
                 await emit(plan.malformed_event)
             if index == plan.error_after:
@@ -196,6 +194,15 @@ class HttpConnection:
         await flush()
         await self._write(self._h11.send(h11.EndOfMessage()) or b"")
         return Outcome.COMPLETED
+
+    async def _stall(self, plan: ResponsePlan, chunked: bool) -> None:
+        """Send nothing but keep-alive comments (if asked) for the stall's duration."""
+        every = plan.keepalive_seconds
+        with anyio.move_on_after(math.inf if plan.stall_seconds is None else plan.stall_seconds):
+            while every is not None:
+                await anyio.sleep(every)
+                await self._write_body(b": keep-alive\n\n", chunked)
+            await anyio.sleep_forever()
 
     async def _write_body(self, data: bytes, chunked: bool) -> None:
         if not data:

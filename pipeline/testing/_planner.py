@@ -67,6 +67,9 @@ class Planner:
             error_event=fmt.error_event,
             stall_after=scenario.stall_after,
             stall_seconds=scenario.stall_seconds,
+            keepalive_seconds=(
+                None if scenario.keepalive_ms is None else scenario.keepalive_ms / 1000.0
+            ),
         )
 
     def _content(

@@ -62,6 +62,8 @@ class _ScenarioFields:
             (OpenAI ``{"error": …}``, Anthropic ``event: error`` overloaded) and end the body.
         stall_after: Fault: stop sending after this many events...
         stall_seconds: ...for this long, then resume; ``None`` stalls until the client leaves.
+        keepalive_ms: While stalled, send an SSE comment (``: keep-alive``) this often: bytes
+            that keep the connection busy but carry no token.
         fail_times: Only the first ``fail_times`` requests to this exact scenario URL get the
             faults; later ones succeed. ``None``: every request gets them.
         tag: Free text that only makes the URL distinct (fresh ``fail_times`` counters).
@@ -80,6 +82,7 @@ class _ScenarioFields:
     error_after: int | None = None
     stall_after: int | None = None
     stall_seconds: float | None = None
+    keepalive_ms: float | None = None
     fail_times: int | None = None
     tag: str = ""
 
@@ -102,6 +105,8 @@ class _ScenarioFields:
             value = getattr(self, name)
             if value is not None and value < (1 if name == "slice_bytes" else 0):
                 raise ValueError(f"{type(self).__name__}.{name} must not be {value}")
+        if self.keepalive_ms is not None and not self.keepalive_ms > 0:
+            raise ValueError("keepalive_ms must be positive")
         if self.pace_ms < 0 or self.first_token_delay_ms < 0:
             raise ValueError("delays must not be negative")
         if not 100 <= self.status <= 599:

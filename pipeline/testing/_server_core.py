@@ -116,7 +116,7 @@ class LocalProviderServer:
         return self.token_endpoint.token_requests if self.token_endpoint else 0
 
     async def wait_until(self, predicate: Callable[[], bool]) -> None:
-        """Wait until ``predicate()`` holds; it is re-checked whenever a counter changes.
+        """Wait until ``predicate()`` holds; re-checked whenever a counter or ``requests`` changes.
 
         Bound the wait with the caller's cancel scope, e.g.
         ``with anyio.fail_after(1): await server.wait_until(...)``. Cancellation simply ends the
@@ -148,6 +148,10 @@ class LocalProviderServer:
             self.streams_cut += 1
         else:
             self.streams_aborted += 1
+        self._notify()
+
+    def _record(self, request: ReceivedRequest) -> None:
+        self.requests.append(request)
         self._notify()
 
     def _notify(self) -> None:
@@ -188,24 +192,24 @@ class LocalProviderServer:
     def _respond(self, request: ReceivedRequest) -> ResponsePlan:
         tokens = self.token_endpoint
         if tokens is not None and request.path == TOKEN_PATH:
-            self.requests.append(request)
+            self._record(request)
             answer = tokens.answer(request.query, request.body, anyio.current_time())
             return _error(answer.status, answer.body)
         try:
             key, scenario, path = route(request.path)
         except ScenarioDecodeError as exc:
-            self.requests.append(request)
+            self._record(request)
             return _error(400, _GENERIC.error_body(400, f"Bad scenario in URL: {exc}"))
         fmt = find_format(path)
         if fmt is None:
-            self.requests.append(request)
+            self._record(request)
             if path == "/_health":
                 return ResponsePlan(
                     status=200, headers=(_JSON,), events=(b'{"status":"ok"}',), stream=False
                 )
             message = f"Unknown path {request.method} {request.path}"
             return _error(404, _GENERIC.error_body(404, message))
-        self.requests.append(_with(request, scenario, fmt.name))
+        self._record(_with(request, scenario, fmt.name))
         if (
             tokens is not None
             and "/publishers/" in path

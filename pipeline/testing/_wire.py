@@ -76,6 +76,8 @@ class ResponsePlan:
         error_event: The provider's own mid-stream error event, for ``error_after``.
         stall_after: Stop sending after this many events...
         stall_seconds: ...for this long (``None``: until the client leaves).
+        keepalive_seconds: While stalled, send an SSE comment this often (bytes that carry no
+            token, as proxies and some providers send).
     """
 
     status: int
@@ -93,6 +95,7 @@ class ResponsePlan:
     error_event: bytes = b""
     stall_after: int | None = None
     stall_seconds: float | None = None
+    keepalive_seconds: float | None = None
 
 
 class WireFormat(Protocol):
