@@ -331,3 +331,18 @@ def test_an_oversized_message_closes_that_connection_only(gateway: GatewayThread
     with open_client(gateway) as ws:
         ws.send(json.dumps({"type": "cancel", "id": 1}))
         assert receive(ws)["type"] == "error"  # the server itself is unharmed
+
+
+def test_a_provider_error_reaches_the_client_typed_and_without_the_key(
+    gateway: GatewayThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use(monkeypatch, gateway, Synthetic(3, status=401))
+    with open_client(gateway) as ws:
+        ws.send(json.dumps({"type": "generate", "id": "e", "request": request()}))
+        messages = until_end(ws, "e")
+    error = messages[-1]
+    assert error["type"] == "error"
+    assert error["error"]["type"] == "AuthenticationError"
+    assert "401" in error["error"]["message"]
+    assert error["error"]["retryable"] is False
+    assert SECRET not in json.dumps(messages)
