@@ -101,5 +101,7 @@ def test_complete_snippet_runs_clean_under_dev_mode(
     if "OPENAI_API_KEY" in snippet:  # the real-API example, answered with the recording
         assert "San Francisco" in done.stdout
         assert "stop" in done.stdout
-    if "open_local_server" in snippet:  # the replay, the 429 and its retry
+    if "hedge_after" in snippet:  # the stalled primary loses the race to the hedge
+        assert done.stdout.splitlines() == ["openai cancelled False", "alibaba succeeded True"]
+    elif "open_local_server" in snippet:  # the replay, the 429 and its retry
         assert done.stdout.splitlines()[-1] == "3 requests"
