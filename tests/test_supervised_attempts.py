@@ -12,7 +12,6 @@ from typing import Any
 
 import anyio
 import pytest
-import trio.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,18 +30,11 @@ from pipeline import (
 )
 from pipeline.testing import LocalProviderServer, Synthetic, open_local_server
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.autojump_clock]
 
 KEY = "sk-supervised-test-key-0123456789"
 DASH_KEY = "sk-dashscope-test-key-0123456789"
 NO_RETRY = {"enabled": False}
-
-
-@pytest.fixture(params=["trio", "asyncio"])
-def anyio_backend(request: pytest.FixtureRequest) -> Any:
-    if request.param == "trio":
-        return ("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})
-    return "asyncio"
 
 
 @pytest.fixture
