@@ -16,8 +16,6 @@ import pytest
 from pipeline import (
     AssistantMessageDeltaChunk,
     AuthenticationError,
-    ChatCompletionChunk,
-    FinalResponseChunk,
     ProviderStatusError,
     RateLimitError,
     ServerError,
@@ -29,6 +27,7 @@ from pipeline.testing import LocalProviderServer, Replay, Synthetic, open_local_
 
 from ._expected import fixtures_of
 from ._expected_anthropic import assert_matches_anthropic
+from ._streams import collect, final
 
 pytestmark = pytest.mark.anyio
 
@@ -53,18 +52,6 @@ def request(base_url: str, **extra: Any) -> dict[str, Any]:
         "provider_kwargs": {"anthropic": {"base_url": base_url, **kwargs}},
         **extra,
     }
-
-
-async def collect(req: dict[str, Any], options: Any = None) -> list[ChatCompletionChunk]:
-    stream = await generate_chat_completion_stream(req, options)
-    async with stream:
-        return [chunk async for chunk in stream]
-
-
-def final(chunks: list[ChatCompletionChunk]) -> Any:
-    last = chunks[-1]
-    assert isinstance(last, FinalResponseChunk)
-    return last.response
 
 
 @pytest.mark.parametrize("slice_bytes", [None, 1], ids=["whole", "byte-at-a-time"])

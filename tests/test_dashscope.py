@@ -17,19 +17,16 @@ import pytest
 from pipeline import (
     AssistantMessageDeltaChunk,
     AssistantMessageSentenceChunk,
-    ChatCompletionChunk,
-    ChatCompletionResponse,
-    FinalResponseChunk,
     ProviderStatusError,
     RequestValidationError,
     UserMessage,
     aclose_http_clients,
     generate_chat_completion,
-    generate_chat_completion_stream,
 )
 from pipeline.testing import LocalProviderServer, Replay, Synthetic, open_local_server
 
 from ._expected import assert_matches, assert_text, expected, fixtures_of
+from ._streams import collect, final
 from .conftest import FIXTURES
 
 pytestmark = pytest.mark.anyio
@@ -57,17 +54,6 @@ def request(base_url: str, **extra: Any) -> dict[str, Any]:
         "provider_kwargs": {"alibaba": {"base_url": base_url, **options}},
         **extra,
     }
-
-
-async def collect(req: dict[str, Any], options: Any = None) -> list[ChatCompletionChunk]:
-    async with await generate_chat_completion_stream(req, options) as stream:
-        return [chunk async for chunk in stream]
-
-
-def final(chunks: list[ChatCompletionChunk]) -> ChatCompletionResponse:
-    last = chunks[-1]
-    assert isinstance(last, FinalResponseChunk)
-    return last.response
 
 
 def recorded_body(name: str) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from pipeline import (
     AssistantMessageDeltaChunk,
     AuthenticationError,
     ChatCompletionChunk,
-    FinalResponseChunk,
     ProtocolError,
     ProviderConnectionError,
     ProviderStatusError,
@@ -32,6 +31,7 @@ from pipeline import (
 from pipeline.testing import DEMO_TEXT, LocalProviderServer, Replay, Synthetic, open_local_server
 
 from ._expected import assert_matches, fixtures_of
+from ._streams import collect, final, running_tasks
 from ._waiting import SAFETY_NET, cancel_when, until
 
 pytestmark = pytest.mark.anyio
@@ -46,11 +46,6 @@ async def server() -> AsyncIterator[LocalProviderServer]:
         await aclose_http_clients()
 
 
-def running_tasks() -> list[str]:
-    """Task names, less the server's listeners (started lazily, they are not the client's)."""
-    return [t.name for t in anyio.get_running_tasks() if not t.name.endswith("Listener.serve")]
-
-
 def request(base_url: str, provider: str = "openai", **extra: Any) -> dict[str, Any]:
     return {
         "provider": provider,
@@ -60,18 +55,6 @@ def request(base_url: str, provider: str = "openai", **extra: Any) -> dict[str, 
         "provider_kwargs": {provider: {"base_url": base_url}},
         **extra,
     }
-
-
-async def collect(req: dict[str, Any], options: Any = None) -> list[ChatCompletionChunk]:
-    stream = await generate_chat_completion_stream(req, options)
-    async with stream:
-        return [chunk async for chunk in stream]
-
-
-def final(chunks: list[ChatCompletionChunk]) -> Any:
-    last = chunks[-1]
-    assert isinstance(last, FinalResponseChunk)
-    return last.response
 
 
 def assert_chunk_order(chunks: list[ChatCompletionChunk]) -> None:

@@ -18,7 +18,6 @@ import pytest
 from pipeline import (
     AssistantMessageDeltaChunk,
     ChatCompletionChunk,
-    FinalResponseChunk,
     RateLimitError,
     ServerError,
     aclose_http_clients,
@@ -30,7 +29,6 @@ from pipeline import (
 from pipeline._core import FusedCore
 from pipeline._events import ResponseReady
 from pipeline._types import (
-    ChatCompletionResponse,
     CompletionsProvider,
     Message,
     ToolResultMessage,
@@ -43,6 +41,7 @@ from stages.aggregator import ResponseAggregator
 from stages.tool_calls import ToolCallAssembler
 
 from ._expected_gemini import assert_gemini_matches, gemini_streams, recorded_signatures
+from ._streams import collect, final
 from .conftest import FIXTURES
 
 pytestmark = pytest.mark.anyio
@@ -68,18 +67,6 @@ def request(base_url: str, **extra: Any) -> dict[str, Any]:
         "retry": {"enabled": False},
         **extra,
     }
-
-
-async def collect(req: dict[str, Any]) -> list[ChatCompletionChunk]:
-    stream = await generate_chat_completion_stream(req)
-    async with stream:
-        return [chunk async for chunk in stream]
-
-
-def final(chunks: list[ChatCompletionChunk]) -> ChatCompletionResponse:
-    last = chunks[-1]
-    assert isinstance(last, FinalResponseChunk)
-    return last.response
 
 
 @pytest.mark.parametrize("slice_bytes", [None, 1])

@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 
 from pipeline import (
     AssistantMessageDeltaChunk,
-    ChatCompletionChunk,
     FinalResponseChunk,
     ProtocolError,
     ProviderError,
@@ -38,6 +37,7 @@ from providers import codec_for
 from stages.aggregator import ResponseAggregator
 
 from ._raw_server import Seen, chunked, raw_server, read_request
+from ._streams import collect, text_of
 from ._waiting import SAFETY_NET
 
 pytestmark = pytest.mark.anyio
@@ -54,16 +54,6 @@ def request(base_url: str, provider: str = "openai", **extra: Any) -> dict[str, 
         "provider_kwargs": {provider: {"base_url": base_url}},
         **extra,
     }
-
-
-async def collect(req: dict[str, Any]) -> list[ChatCompletionChunk]:
-    stream = await generate_chat_completion_stream(req)
-    async with stream:
-        return [chunk async for chunk in stream]
-
-
-def text_of(chunks: list[ChatCompletionChunk]) -> str:
-    return "".join(c.content for c in chunks if isinstance(c, AssistantMessageDeltaChunk))
 
 
 def openai_event(**delta: Any) -> bytes:

@@ -36,7 +36,6 @@ from pipeline import (
     ProviderTimeoutError,
     RateLimitError,
     ServerError,
-    _http,
     aclose_http_clients,
     generate_chat_completion,
     generate_chat_completion_stream,
@@ -44,6 +43,7 @@ from pipeline import (
 from pipeline.testing import LocalProviderServer, Synthetic, open_local_server
 
 from ._raw_server import Seen, answer_with, never_answer, raw_server
+from ._streams import collect, in_flight
 from ._waiting import SAFETY_NET, cancel_when, until
 from .conftest import on_virtual_clock
 
@@ -61,12 +61,6 @@ async def server() -> AsyncIterator[LocalProviderServer]:
         await aclose_http_clients()
 
 
-def in_flight() -> int:
-    """Requests the pooled clients of this event loop think are still running."""
-    pools = _http._pools.get(_http.loop_key(), {})
-    return sum(shard.in_flight for pool in pools.values() for shard in pool.shards)
-
-
 def request(base_url: str, **extra: Any) -> dict[str, Any]:
     return {
         "provider": "openai",
@@ -80,12 +74,6 @@ def request(base_url: str, **extra: Any) -> dict[str, Any]:
 
 def fallback(base_url: str, **extra: Any) -> dict[str, Any]:
     return {"provider_kwargs": {"openai": {"base_url": base_url}}, **extra}
-
-
-async def collect(req: dict[str, Any], options: Any = None, **kw: Any) -> list[ChatCompletionChunk]:
-    stream = await generate_chat_completion_stream(req, options, **kw)
-    async with stream:
-        return [chunk async for chunk in stream]
 
 
 async def settle(server: LocalProviderServer) -> None:

@@ -30,6 +30,8 @@ from pipeline import (
 )
 from pipeline.testing import LocalProviderServer, Synthetic, open_local_server
 
+from ._streams import collect, final, in_flight, running_tasks, text_of
+
 pytestmark = [pytest.mark.anyio, pytest.mark.autojump_clock]
 
 KEY = "sk-supervised-test-key-0123456789"
@@ -64,33 +66,6 @@ def fallback_to(base_url: str, **extra: Any) -> dict[str, Any]:
         "provider_kwargs": {"alibaba": {"base_url": base_url}},
         **extra,
     }
-
-
-async def collect(req: dict[str, Any]) -> list[ChatCompletionChunk]:
-    stream = await generate_chat_completion_stream(req)
-    async with stream:
-        return [chunk async for chunk in stream]
-
-
-def final(chunks: list[ChatCompletionChunk]) -> Any:
-    last = chunks[-1]
-    assert isinstance(last, FinalResponseChunk)
-    return last.response
-
-
-def text_of(chunks: list[ChatCompletionChunk]) -> str:
-    return "".join(c.content for c in chunks if isinstance(c, AssistantMessageDeltaChunk))
-
-
-def in_flight() -> int:
-    from pipeline import _http
-
-    return sum(
-        shard.in_flight
-        for pools in _http._pools.values()
-        for pool in pools.values()
-        for shard in pool.shards
-    )
 
 
 # ---------------------------------------------------------------- hedging
@@ -355,23 +330,12 @@ def test_random_fault_schedules_never_lose_duplicate_or_replay_a_delta(
 # ---------------------------------------------------------------- cancellation
 
 
-def running_tasks() -> list[str]:
-    """Task names, less the local server's own (it runs in this process too)."""
-    return [
-        t.name
-        for t in anyio.get_running_tasks()
-        if "pipeline.testing" not in t.name and not t.name.endswith("Listener.serve")
-    ]
-
-
 async def test_cancelling_during_a_hedge_race_closes_both_sockets(
     server: LocalProviderServer,
 ) -> None:
     stalled = server.base_url(Synthetic(deltas=5, stall_after=0))
     also_stalled = server.base_url(Synthetic(deltas=5, stall_after=0), provider="alibaba")
-    req = request(
-        stalled, hedge_after=0.05, retry=NO_RETRY, fallbacks=[fallback_to(also_stalled)]
-    )
+    req = request(stalled, hedge_after=0.05, retry=NO_RETRY, fallbacks=[fallback_to(also_stalled)])
     before = running_tasks()
     with anyio.move_on_after(1.0) as scope:
         await collect(req)
