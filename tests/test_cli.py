@@ -182,6 +182,16 @@ def test_chat_provider_error_exits_6(server_root: str) -> None:
     assert SECRET not in done.stderr
 
 
+def test_chat_first_token_timeout_fails_a_silent_provider_with_exit_6(server_root: str) -> None:
+    url = scenario_base_url(server_root, Synthetic(3, stall_after=0, keepalive_ms=50))
+    done = cli(
+        "chat", "--base-url", url, "--first-token-timeout", "0.5", "--retries", "0", "Hello",
+        env=clean_env(OPENAI_API_KEY=SECRET),
+    )  # fmt: skip
+    assert done.returncode == 6
+    assert "first token" in done.stderr
+
+
 def test_chat_invalid_request_exits_2(server_root: str) -> None:
     done = cli(
         "chat", "--max-tokens", "-4", "--base-url", server_root + "/v1", "Hello",

@@ -39,6 +39,16 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     chat.add_argument("--temperature", type=float)
     chat.add_argument("--max-tokens", type=int)
     chat.add_argument("--timeout", type=float, help="seconds for each network wait")
+    chat.add_argument(
+        "--first-token-timeout",
+        type=float,
+        help="seconds from the request to the first token before the attempt fails",
+    )
+    chat.add_argument(
+        "--hedge-after",
+        type=float,
+        help="seconds without a first token before a second attempt races the first",
+    )
     chat.add_argument("--retries", type=int, help="retries before giving up (default: 3)")
     chat.add_argument(
         "--credentials", type=Path, help="anthropic_vertex: the service-account JSON file"
@@ -71,7 +81,7 @@ def base_request(args: argparse.Namespace) -> dict[str, Any]:
         "api_key": None,
         "model": args.model or PROVIDERS[args.provider].default_model,
     }
-    for field in ("temperature", "max_tokens", "timeout"):
+    for field in ("temperature", "max_tokens", "timeout", "first_token_timeout", "hedge_after"):
         if getattr(args, field) is not None:
             request[field] = getattr(args, field)
     if args.retries is not None:

@@ -11,6 +11,7 @@ from .._errors import (
     PipelineError,
     ProviderConnectionError,
     ProviderError,
+    ProviderTimeoutError,
     RequestValidationError,
 )
 
@@ -25,7 +26,8 @@ UNKNOWN_PROVIDER = 4
 UNREACHABLE = 5
 """The provider (or the server at --base-url) could not be reached."""
 PROVIDER_ERROR = 6
-"""The provider answered with an error (status, protocol, mid-stream error)."""
+"""The provider answered with an error (status, protocol, mid-stream error), or answered and
+then fell silent past a time budget (no first token, an idle read)."""
 INTERRUPTED = 130
 """Stopped with Ctrl-C (128 + SIGINT, the shell's convention)."""
 
@@ -39,6 +41,8 @@ def code_for(exc: PipelineError) -> int:
         return MISSING_KEY
     if isinstance(exc, RequestValidationError):
         return USAGE
+    if isinstance(exc, ProviderTimeoutError) and exc.budget != "connect":
+        return PROVIDER_ERROR  # it answered, then fell silent: reachable, but failing
     if isinstance(exc, ProviderConnectionError):
         return UNREACHABLE
     if isinstance(exc, ProviderError):
