@@ -2,14 +2,15 @@
 
 ``python dev.py demo``   create ``.venv`` with the runtime dependencies only, then stream a reply
                          from the embedded server.
-``python dev.py test``   install the project with its test extras into ``.venv``, then run the
-                         whole suite.
-``python dev.py lint``   ruff and mypy --strict on the three packages (test extras).
-``python dev.py bench``  run every benchmark and print its figures (test extras).
+``python dev.py test``   install the project with its test and bench extras into ``.venv``, then
+                         run the whole suite.
+``python dev.py lint``   ruff and mypy --strict on the three packages (same install).
+``python dev.py bench``  run every benchmark and print its figures (same install).
 
 The demo needs only the libraries the package imports: it runs the package from this checkout,
 so its first run costs one ``pip install`` of those dependencies and nothing else (no build of
-the project, no pip upgrade). The other tasks install the project editable with its test extras.
+the project, no pip upgrade). The other tasks install the project editable with its ``test``
+extra and its ``bench`` extra (the latency harness, which the suite runs too).
 ``.venv/.installed`` records what was installed and for which ``pyproject.toml``, so either task
 can come first, and a changed ``pyproject.toml`` reinstalls.
 """
@@ -32,7 +33,7 @@ PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".installed"
 
 RUNTIME = "runtime"
-TEST = "test"
+TEST = "test+bench"  # the extras installed; a stamp of another set reinstalls
 COVERS = {RUNTIME: {RUNTIME}, TEST: {RUNTIME, TEST}}
 """What each installation provides: the test install includes the runtime dependencies."""
 
@@ -71,7 +72,7 @@ def _ensure_venv(need: str) -> None:
     else:
         print("dev.py: installing the project and its test extras into .venv", file=sys.stderr)
         _pip("--upgrade", "pip")
-        _pip("-e", f"{ROOT}[test]")
+        _pip("-e", f"{ROOT}[test,bench]")
     STAMP.write_text(json.dumps({"pyproject": wanted, "installed": need}))
 
 
