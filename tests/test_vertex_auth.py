@@ -141,11 +141,13 @@ async def test_fifty_concurrent_requests_share_one_token(server: LocalProviderSe
     assert server.token_requests == 1
 
 
+@pytest.mark.autojump_clock
 async def test_an_expired_token_is_refreshed_and_never_sent(server: LocalProviderServer) -> None:
-    # One-second tokens: renewed half-way; the server refuses any token past its expiry (401).
-    req = request(server, expires_in=1)
+    # Four-second tokens, renewed half-way; the server refuses any token past its expiry (401).
+    # Virtual time on trio; on asyncio a first request delayed 4 s would be needed to fail it.
+    req = request(server, expires_in=4)
     await final(req)
-    await anyio.sleep(1.2)
+    await anyio.sleep(4.5)  # past its expiry: sending it would get a 401
     await final(req)
     assert server.token_requests == 2
     first, second = (r.headers["authorization"] for r in vertex_requests(server))
