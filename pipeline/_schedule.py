@@ -35,6 +35,10 @@ MAX_RETRY_AFTER = 60.0
 MAX_BACKOFF = 30.0
 """The longest backoff between two tries of one configuration, in seconds."""
 
+# One generator for every schedule that is given none: a Mersenne Twister's state is 2.5 KB,
+# more than the rest of a schedule, and a thousand concurrent calls would each carry one.
+_JITTER = random.Random()
+
 
 class Configuration(Protocol):
     """What the schedule reads of a planned attempt."""
@@ -70,7 +74,7 @@ class Schedule:
         if not configs:
             raise ValueError("a schedule needs at least one configuration")
         self._configs = configs
-        self._rng = rng or random.Random()
+        self._rng = rng or _JITTER
         self._newest = 0
         self._retries = [0] * len(configs)
         self._last_error: dict[int, BaseException] = {}

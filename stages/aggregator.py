@@ -37,6 +37,20 @@ INCOMPLETE = "incomplete"
 """The finish reason of a snapshot taken before the provider said why it stopped."""
 
 
+def _append(parts: list[str], piece: str) -> None:
+    """Append ``piece`` to the text held as ``parts``, merging pieces like a binary counter.
+
+    A reply arrives as hundreds of tiny deltas; keeping each as its own string costs about 55
+    bytes of object header per delta, for every open stream. Merging the newest part into the
+    one before it whenever it has grown as long keeps O(log n) parts of decreasing length and
+    copies each character O(log n) times, so the text costs about its own size.
+    """
+    parts.append(piece)
+    while len(parts) > 1 and len(parts[-1]) >= len(parts[-2]):
+        last = parts.pop()
+        parts[-1] += last
+
+
 @dataclass(slots=True)
 class _Reasoning:
     text: list[str] = field(default_factory=list)
@@ -85,19 +99,19 @@ class ResponseAggregator(Poisonable):
     def feed(self, event: Event, /) -> Sequence[Event]:
         """Record ``event``; return it unless it is held back for the end."""
         if isinstance(event, TextDelta):
-            self._choice(event.choice).text.append(event.text)
+            _append(self._choice(event.choice).text, event.text)
         elif isinstance(event, ToolCallReady):
             self._choice(event.choice).tool_calls.append(event.tool_call)
         elif isinstance(event, ReasoningDelta):
             block = self._choice(event.choice).reasoning.setdefault(event.block, _Reasoning())
             if event.text:
-                block.text.append(event.text)
+                _append(block.text, event.text)
             if event.signature is not None:
                 block.signature = event.signature
             if event.redacted_data is not None:
                 block.redacted_data = event.redacted_data
         elif isinstance(event, RefusalDelta):
-            self._choice(event.choice).refusal.append(event.text)
+            _append(self._choice(event.choice).refusal, event.text)
         elif isinstance(event, Finish):
             self._choice(event.choice).finish = event
             return ()
