@@ -54,6 +54,7 @@ from ._http import (
 from ._plan import PlannedAttempt, plan_requests
 from ._schedule import Launch
 from ._secrets import header_secrets, redact_known
+from ._transport import BODY_EXTENSION, BodyReader
 from ._types import (
     AttemptOutcome,
     AttemptRecord,
@@ -256,7 +257,10 @@ class Attempt:
         cores += stream_chain(codec, self._watch, self._aggregator)
         self._core = FusedCore(cores)
         # Raw bytes: content decoding is the first core's job (see stages.content_encoding).
-        self._body = response.aiter_raw()
+        # Over HTTP/1.1 the transport's reader gives bulk blocks directly (pipeline._transport),
+        # skipping httpx's per-read generators; HTTP/2 and proxies read through httpx.
+        reader = response.extensions.get(BODY_EXTENSION)
+        self._body = reader if isinstance(reader, BodyReader) else response.aiter_raw()
 
     async def pull(self) -> None:
         """Read the next block of the body and decode it; at the end, flush the cores.
@@ -285,7 +289,11 @@ class Attempt:
                 return
             self._decoded(*self._core.feed_partial(data))
             if self._failure is None and self._watch is not None and self._watch.ended:
-                await self._end()  # the body may go on (a proxy keeping it open): close it
+                # The body may go on (a proxy keeping it open): close it. Only its last chunk
+                # is usually left, which keeps the connection warm for the next request.
+                if isinstance(self._body, BodyReader):
+                    self._body.expect_end()
+                await self._end()
         except BaseException as exc:
             if self.closed and isinstance(exc, Exception):
                 self.finished = True  # another task closed it: the read failed, quietly

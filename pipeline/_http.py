@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
+import urllib.request
 import weakref
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import httpx
 import sniffio
 
 from ._errors import ProtocolError, ProviderConnectionError, ProviderError, ProviderTimeoutError
+from ._transport import BulkConnectionPool, BulkTransport
 
 CONNECTIONS_PER_SHARD = 64
 MAX_SHARDS = 32
@@ -53,19 +55,43 @@ class _Pool:
         return best
 
 
+KEEPALIVE_EXPIRY = 30.0
+"""Seconds an idle connection is kept for the next request."""
+
+
 @functools.cache
-def _tls_context() -> ssl.SSLContext:
-    # Loading the CA bundle costs about 15 ms; every shard shares one context.
-    return httpx.create_ssl_context()
+def tls_context(http2: bool = False) -> ssl.SSLContext:
+    """The TLS context of every shard (one per protocol choice: connecting sets its ALPN).
+
+    Loading the CA bundle costs about 15 ms; every shard shares one context.
+    """
+    context = httpx.create_ssl_context()
+    context.set_alpn_protocols(["h2", "http/1.1"] if http2 else ["http/1.1"])
+    return context
+
+
+def _env_proxies() -> bool:
+    # httpx honours *_PROXY variables only with its own transport: leave those clients to it.
+    return any(urllib.request.getproxies().values())
 
 
 def _new_client(http2: bool) -> httpx.AsyncClient:
+    if not http2 and not _env_proxies():
+        pool = BulkConnectionPool(
+            ssl_context=tls_context(False),
+            max_connections=CONNECTIONS_PER_SHARD,
+            max_keepalive_connections=CONNECTIONS_PER_SHARD,
+            keepalive_expiry=KEEPALIVE_EXPIRY,
+        )
+        return httpx.AsyncClient(transport=BulkTransport(pool), timeout=TIMEOUTS)
     limits = httpx.Limits(
         max_connections=CONNECTIONS_PER_SHARD,
         max_keepalive_connections=CONNECTIONS_PER_SHARD,
-        keepalive_expiry=30.0,
+        keepalive_expiry=KEEPALIVE_EXPIRY,
     )
-    return httpx.AsyncClient(limits=limits, timeout=TIMEOUTS, http2=http2, verify=_tls_context())
+    return httpx.AsyncClient(
+        limits=limits, timeout=TIMEOUTS, http2=http2, verify=tls_context(http2)
+    )
 
 
 class RequestBody(httpx.AsyncByteStream):
