@@ -72,6 +72,7 @@ if TYPE_CHECKING:
     from ._chunks import CleanStage as CleanStage
     from ._chunks import SentenceStage as SentenceStage
     from ._stream import ChatCompletionStream as ChatCompletionStream
+    from ._warmup import warm_up as warm_up
 
 __version__ = "0.1.0"
 
@@ -84,6 +85,7 @@ _LAZY = {
     "ChatCompletionStream": "_stream",
     "SentenceStage": "_chunks",
     "CleanStage": "_chunks",
+    "warm_up": "_warmup",
 }
 
 
@@ -161,4 +163,5 @@ __all__ = (
     "generate_chat_completion_stream",
     "open_stage_graph",
     "serialize_conversation",
+    "warm_up",
 )

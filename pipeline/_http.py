@@ -37,6 +37,8 @@ class Shard:
 
     client: httpx.AsyncClient
     in_flight: int = 0
+    pool: BulkConnectionPool | None = None
+    """The bulk-reading pool under ``client`` (``None``: httpx's own transport)."""
 
 
 @dataclass(slots=True)
@@ -49,7 +51,8 @@ class _Pool:
         if best is None or (
             best.in_flight >= CONNECTIONS_PER_SHARD and len(self.shards) < MAX_SHARDS
         ):
-            best = Shard(_new_client(self.http2))
+            client, bulk = _new_client(self.http2)
+            best = Shard(client, pool=bulk)
             self.shards.append(best)
         best.in_flight += 1
         return best
@@ -75,7 +78,7 @@ def _env_proxies() -> bool:
     return any(urllib.request.getproxies().values())
 
 
-def _new_client(http2: bool) -> httpx.AsyncClient:
+def _new_client(http2: bool) -> tuple[httpx.AsyncClient, BulkConnectionPool | None]:
     if not http2 and not _env_proxies():
         pool = BulkConnectionPool(
             ssl_context=tls_context(False),
@@ -83,15 +86,16 @@ def _new_client(http2: bool) -> httpx.AsyncClient:
             max_keepalive_connections=CONNECTIONS_PER_SHARD,
             keepalive_expiry=KEEPALIVE_EXPIRY,
         )
-        return httpx.AsyncClient(transport=BulkTransport(pool), timeout=TIMEOUTS)
+        return httpx.AsyncClient(transport=BulkTransport(pool), timeout=TIMEOUTS), pool
     limits = httpx.Limits(
         max_connections=CONNECTIONS_PER_SHARD,
         max_keepalive_connections=CONNECTIONS_PER_SHARD,
         keepalive_expiry=KEEPALIVE_EXPIRY,
     )
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         limits=limits, timeout=TIMEOUTS, http2=http2, verify=tls_context(http2)
     )
+    return client, None
 
 
 class RequestBody(httpx.AsyncByteStream):

@@ -63,7 +63,7 @@ _EXCEPTIONS: tuple[tuple[type[Exception], type[httpx.TransportError]], ...] = (
 )
 
 
-def _as_httpx(exc: Exception) -> Exception:
+def as_httpx_error(exc: Exception) -> Exception:
     """The httpx exception for an httpcore one (the message kept), or ``exc`` itself."""
     for source, target in _EXCEPTIONS:
         if isinstance(exc, source):
@@ -506,7 +506,7 @@ class BulkTransport(httpx.AsyncBaseTransport):
         try:
             response = await self.pool.handle_async_request(core_request)
         except Exception as exc:
-            mapped = _as_httpx(exc)
+            mapped = as_httpx_error(exc)
             if mapped is exc:
                 raise
             raise mapped from exc
@@ -548,7 +548,7 @@ class BodyReader:
         except StopAsyncIteration:
             raise
         except Exception as exc:
-            mapped = _as_httpx(exc)
+            mapped = as_httpx_error(exc)
             if mapped is exc:
                 raise
             raise mapped from exc
@@ -588,7 +588,7 @@ class _MappedReader:
         except StopAsyncIteration:
             raise
         except Exception as exc:
-            mapped = _as_httpx(exc)
+            mapped = as_httpx_error(exc)
             if mapped is exc:
                 raise
             raise mapped from exc
