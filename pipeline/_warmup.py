@@ -115,4 +115,3 @@ async def _warm_origin(url: str, provider: str, wanted: int) -> None:
 
 def _port(url: httpx.URL) -> int:
     return 443 if url.scheme == "https" else 80
-
