@@ -11,10 +11,16 @@ round runs, back to back on one trio loop:
   (f) Anthropic baseline: raw httpx ``aiter_lines`` + ``json.loads`` + picking ``text_delta``;
   (g) the public API on the same Anthropic Messages stream (``provider: "anthropic"``).
 
-The figure is this process's CPU time (the server's is not counted) divided by N, the median of
-the rounds. Target: (b) ≤ 1.5 × (a).
+and (h) DashScope (``provider: "alibaba"``, OpenAI-compatible) against the OpenAI raw floor.
+Each provider also gets a raw socket reader: one keep-alive socket, the request written by
+hand, chunked framing parsed by hand, ``json.loads`` per ``data:`` line, the content picked.
 
-Run: ``.venv/bin/python benchmarks/bench_stream.py [--deltas 5000] [--rounds 7]``
+The figure is this process's CPU time (the server's is not counted) divided by N, the median of
+the rounds. Targets: pipeline ≤ 0.4 × raw httpx and ≤ 1.0 × the raw socket reader;
+sentences ≤ 0.5 × raw httpx.
+
+Run: ``.venv/bin/python benchmarks/bench_stream.py [--deltas 5000] [--rounds 7]
+[--backend trio|asyncio]``
 """
 
 from __future__ import annotations
@@ -24,11 +30,14 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
+import anyio
+import anyio.abc
 import httpx
-import trio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -93,7 +102,9 @@ async def raw_httpx_anthropic(client: httpx.AsyncClient, base_url: str) -> int:
     return count
 
 
-async def pipeline_stream(base_url: str, *, sentences: bool, provider: str = "openai") -> int:
+async def pipeline_stream(
+    base_url: str, *, sentences: bool = False, provider: str = "openai"
+) -> int:
     request = {
         "provider": provider,
         "api_key": "sk-local-benchmark-key",
@@ -110,70 +121,160 @@ async def pipeline_stream(base_url: str, *, sentences: bool, provider: str = "op
     return count
 
 
+class RawSocket:
+    """The least a client can do over one keep-alive socket: HTTP/1.1 by hand."""
+
+    def __init__(self, base_url: str) -> None:
+        url = httpx.URL(base_url)
+        self.host, self.port, self.prefix = url.host, url.port or 80, url.raw_path.decode()
+        self.stream: anyio.abc.SocketStream | None = None
+
+    async def events(self, path: str, body: bytes) -> AsyncIterator[Any]:
+        """Each ``data:`` line's JSON of one streamed response (``[DONE]`` skipped)."""
+        if self.stream is None:
+            self.stream = await anyio.connect_tcp(self.host, self.port)
+        stream = self.stream
+        await stream.send(
+            b"POST %s HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json\r\n"
+            b"content-length: %d\r\n\r\n%s"
+            % ((self.prefix + path).encode(), self.host.encode(), len(body), body)
+        )
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += await stream.receive()
+        data = data.split(b"\r\n\r\n", 1)[1]
+        text = b""  # de-framed body not yet split into lines
+        while True:
+            line_end = data.find(b"\r\n")
+            while line_end < 0:
+                data += await stream.receive()
+                line_end = data.find(b"\r\n")
+            size = int(data[:line_end].split(b";")[0], 16)
+            while len(data) < line_end + 2 + size + 2:
+                data += await stream.receive()
+            text += data[line_end + 2 : line_end + 2 + size]
+            data = data[line_end + 2 + size + 2 :]
+            *lines, text = text.split(b"\n")
+            for line in lines:
+                if line.startswith(b"data: ") and line != b"data: [DONE]":
+                    yield json.loads(line[6:])
+            if size == 0:
+                return
+
+    async def aclose(self) -> None:
+        if self.stream is not None:
+            await self.stream.aclose()
+
+
+OPENAI_BODY = json.dumps(
+    {"model": "bench", "messages": [{"role": "user", "content": "go"}], "stream": True}
+).encode()
+ANTHROPIC_BODY = json.dumps(
+    {
+        "model": "bench",
+        "max_tokens": 8192,
+        "messages": [{"role": "user", "content": "go"}],
+        "stream": True,
+    }
+).encode()
+GEMINI_BODY = json.dumps({"contents": [{"role": "user", "parts": [{"text": "go"}]}]}).encode()
+
+
+async def socket_openai(raw: RawSocket) -> int:
+    count = 0
+    async for chunk in raw.events("/chat/completions", OPENAI_BODY):
+        for choice in chunk["choices"]:
+            if choice["delta"].get("content"):
+                count += 1
+    return count
+
+
+async def socket_anthropic(raw: RawSocket) -> int:
+    count = 0
+    async for event in raw.events("/v1/messages", ANTHROPIC_BODY):
+        if event["type"] == "content_block_delta" and event["delta"]["type"] == "text_delta":
+            count += 1
+    return count
+
+
+async def socket_gemini(raw: RawSocket) -> int:
+    count = 0
+    path = "/v1beta/models/bench:streamGenerateContent?alt=sse"
+    async for chunk in raw.events(path, GEMINI_BODY):
+        for candidate in chunk["candidates"]:
+            for part in candidate["content"]["parts"]:
+                if part.get("text") and not part.get("thought"):
+                    count += 1
+    return count
+
+
 async def measure(run: Callable[[], Awaitable[int]]) -> tuple[float, int]:
     start = time.process_time()
     count = await run()
     return time.process_time() - start, count
 
 
-async def main(deltas: int, rounds: int) -> None:
+PROVIDERS = {
+    # name: (server format, pipeline provider, raw httpx reader, raw socket reader)
+    "OpenAI": ("openai", "openai", raw_httpx, socket_openai),
+    "Anthropic": ("anthropic", "anthropic", raw_httpx_anthropic, socket_anthropic),
+    "Gemini": ("google", "google", raw_httpx_gemini, socket_gemini),
+    "DashScope": ("alibaba", "alibaba", raw_httpx, socket_openai),
+}
+
+
+async def main(deltas: int, rounds: int, backend: str) -> None:
+    scenario = Synthetic(deltas=deltas)
     with spawn_server_process() as root:
-        base_url = scenario_base_url(root, Synthetic(deltas=deltas))
-        gemini_url = scenario_base_url(root, Synthetic(deltas=deltas), "google")
-        anthropic_url = scenario_base_url(root, Synthetic(deltas=deltas), "anthropic")
-        results: dict[str, list[float]] = {
-            "raw": [],
-            "pipeline": [],
-            "sentences": [],
-            "gemini_raw": [],
-            "gemini": [],
-            "anthropic_raw": [],
-            "anthropic": [],
-        }
+        runs: dict[str, Callable[[], Awaitable[int]]] = {}
+        sockets: list[RawSocket] = []
         async with httpx.AsyncClient(timeout=60) as client:
-            runs: dict[str, Callable[[], Awaitable[int]]] = {
-                "raw": lambda: raw_httpx(client, base_url),
-                "pipeline": lambda: pipeline_stream(base_url, sentences=False),
-                "sentences": lambda: pipeline_stream(base_url, sentences=True),
-                "gemini_raw": lambda: raw_httpx_gemini(client, gemini_url),
-                "gemini": lambda: pipeline_stream(gemini_url, sentences=False, provider="google"),
-                "anthropic_raw": lambda: raw_httpx_anthropic(client, anthropic_url),
-                "anthropic": lambda: pipeline_stream(
-                    anthropic_url, sentences=False, provider="anthropic"
-                ),
-            }
+            for name, (wire, provider, httpx_reader, socket_reader) in PROVIDERS.items():
+                url = scenario_base_url(root, scenario, wire)
+                raw = RawSocket(url)
+                sockets.append(raw)
+                runs[f"{name} httpx"] = partial(httpx_reader, client, url)
+                runs[f"{name} socket"] = partial(socket_reader, raw)
+                runs[f"{name} pipeline"] = partial(pipeline_stream, url, provider=provider)
+                if name == "OpenAI":
+                    runs["OpenAI sentences"] = partial(pipeline_stream, url, sentences=True)
+            results: dict[str, list[float]] = {name: [] for name in runs}
             for run in runs.values():  # warm-up: connections, imports, caches
                 await run()
             for _ in range(rounds):
                 for name, run in runs.items():
                     cpu, count = await measure(run)
-                    if name != "sentences" and count != deltas:
+                    if "sentences" not in name and count != deltas:
                         raise SystemExit(f"{name}: expected {deltas} deltas, got {count}")
                     results[name].append(cpu / deltas * 1e6)
+        for raw in sockets:
+            await raw.aclose()
         await aclose_http_clients()
-    raw = statistics.median(results["raw"])
-    full = statistics.median(results["pipeline"])
-    voice = statistics.median(results["sentences"])
-    print(f"deltas per stream: {deltas}, rounds: {rounds} (median CPU µs per delta, client only)")
-    print(f"  (a) raw httpx aiter_lines + json.loads   {raw:8.2f} µs")
-    print(f"  (b) pipeline, content deltas             {full:8.2f} µs   ratio {full / raw:.2f}x")
-    print(f"  (c) pipeline, sentences + markdown clean {voice:8.2f} µs   ratio {voice / raw:.2f}x")
-    gemini_raw = statistics.median(results["gemini_raw"])
-    gemini = statistics.median(results["gemini"])
-    ratio = gemini / gemini_raw
-    print(f"  (d) Gemini raw httpx + json.loads        {gemini_raw:8.2f} µs")
-    print(f"  (e) pipeline, Gemini content deltas      {gemini:8.2f} µs   ratio {ratio:.2f}x")
-    anthropic_raw = statistics.median(results["anthropic_raw"])
-    anthropic = statistics.median(results["anthropic"])
-    ratio = anthropic / anthropic_raw
-    print(f"  (f) Anthropic raw httpx + json.loads     {anthropic_raw:8.2f} µs")
-    print(f"  (g) pipeline, Anthropic content deltas   {anthropic:8.2f} µs   ratio {ratio:.2f}x")
-    print(f"target (b) <= 1.50x: {'met' if full / raw <= 1.5 else 'NOT met'}")
+    median = {name: statistics.median(values) for name, values in results.items()}
+    print(
+        f"{backend}: {deltas} burst deltas per stream, {rounds} rounds "
+        "(median CPU µs per delta, client only)"
+    )
+    print(f"  {'provider':10} {'httpx':>8} {'socket':>8} {'pipeline':>9}  vs httpx  vs socket")
+    met = True
+    for name in PROVIDERS:
+        floor, sock, ours = (median[f"{name} {kind}"] for kind in ("httpx", "socket", "pipeline"))
+        met = met and ours <= 0.4 * floor and ours <= sock
+        print(
+            f"  {name:10} {floor:8.2f} {sock:8.2f} {ours:9.2f}  "
+            f"{ours / floor:7.2f}x  {ours / sock:7.2f}x"
+        )
+    voice = median["OpenAI sentences"]
+    floor = median["OpenAI httpx"]
+    print(f"  OpenAI sentences + markdown clean {voice:8.2f} µs   {voice / floor:.2f}x httpx")
+    print(f"targets (pipeline <= 0.4x httpx and <= 1.0x socket): {'met' if met else 'NOT met'}")
+    print(f"target (sentences <= 0.5x httpx): {'met' if voice <= 0.5 * floor else 'NOT met'}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deltas", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--backend", choices=["trio", "asyncio"], default="trio")
     args = parser.parse_args()
-    trio.run(main, args.deltas, args.rounds)
+    anyio.run(main, args.deltas, args.rounds, args.backend, backend=args.backend)

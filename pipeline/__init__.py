@@ -26,8 +26,6 @@ from ._errors import ServerError as ServerError
 from ._errors import ToolCallArgumentsError as ToolCallArgumentsError
 from ._http import aclose_http_clients as aclose_http_clients
 from ._runtime import open_stage_graph as open_stage_graph
-from ._serialization import deserialize_conversation as deserialize_conversation
-from ._serialization import serialize_conversation as serialize_conversation
 from ._types import AlibabaKwargs as AlibabaKwargs
 from ._types import AnthropicKwargs as AnthropicKwargs
 from ._types import AnthropicVertexKwargs as AnthropicVertexKwargs
@@ -71,6 +69,8 @@ if TYPE_CHECKING:
     from ._api import generate_chat_completion_stream as generate_chat_completion_stream
     from ._chunks import CleanStage as CleanStage
     from ._chunks import SentenceStage as SentenceStage
+    from ._serialization import deserialize_conversation as deserialize_conversation
+    from ._serialization import serialize_conversation as serialize_conversation
     from ._stream import ChatCompletionStream as ChatCompletionStream
     from ._warmup import warm_up as warm_up
 
@@ -78,7 +78,7 @@ __version__ = "0.1.0"
 
 # These live in modules that import ``stages`` and ``providers``, which import this package's
 # core modules: loading them on first use keeps the import graph acyclic whichever package a
-# program imports first.
+# program imports first, and ``import pipeline`` light (no cattrs, httpcore nor asyncio).
 _LAZY = {
     "generate_chat_completion": "_api",
     "generate_chat_completion_stream": "_api",
@@ -86,6 +86,9 @@ _LAZY = {
     "SentenceStage": "_chunks",
     "CleanStage": "_chunks",
     "warm_up": "_warmup",
+    # cattrs (~30 ms to import) is loaded by the first call that validates or converts.
+    "serialize_conversation": "_serialization",
+    "deserialize_conversation": "_serialization",
 }
 
 

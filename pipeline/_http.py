@@ -9,19 +9,21 @@ thousand concurrent streams then cost sixteen small scans, not one large one.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import ssl
-import urllib.request
 import weakref
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import httpx
 import sniffio
 
 from ._errors import ProtocolError, ProviderConnectionError, ProviderError, ProviderTimeoutError
-from ._transport import BulkConnectionPool, BulkTransport
+
+if TYPE_CHECKING:
+    # Imported on first use (with httpcore and h11): ``import pipeline`` stays light.
+    from ._transport import BulkConnectionPool
 
 CONNECTIONS_PER_SHARD = 64
 MAX_SHARDS = 32
@@ -75,11 +77,15 @@ def tls_context(http2: bool = False) -> ssl.SSLContext:
 
 def _env_proxies() -> bool:
     # httpx honours *_PROXY variables only with its own transport: leave those clients to it.
+    import urllib.request
+
     return any(urllib.request.getproxies().values())
 
 
 def _new_client(http2: bool) -> tuple[httpx.AsyncClient, BulkConnectionPool | None]:
     if not http2 and not _env_proxies():
+        from ._transport import BulkConnectionPool, BulkTransport
+
         pool = BulkConnectionPool(
             ssl_context=tls_context(False),
             max_connections=CONNECTIONS_PER_SHARD,
@@ -161,10 +167,13 @@ _pools: weakref.WeakKeyDictionary[object, dict[tuple[str, bool], _Pool]] = (
 
 
 def loop_key() -> object:
+    # Each loop's library is imported only by a program that runs it (asyncio is ~25 ms).
     if sniffio.current_async_library() == "trio":
         import trio
 
         return trio.lowlevel.current_trio_token()
+    import asyncio
+
     return asyncio.get_running_loop()
 
 
