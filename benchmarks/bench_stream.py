@@ -20,7 +20,8 @@ the rounds. Targets: pipeline ≤ 0.4 × raw httpx and ≤ 1.0 × the raw socket
 sentences ≤ 0.5 × raw httpx.
 
 Run: ``.venv/bin/python benchmarks/bench_stream.py [--deltas 5000] [--rounds 7]
-[--backend trio|asyncio]``
+[--backend trio|asyncio] [--pace-ms 20]`` (with ``--pace-ms``: one OpenAI stream, deltas that
+far apart; target pipeline ≤ 0.9 × raw httpx).
 """
 
 from __future__ import annotations
@@ -271,10 +272,45 @@ async def main(deltas: int, rounds: int, backend: str) -> None:
     print(f"target (sentences <= 0.5x httpx): {'met' if voice <= 0.5 * floor else 'NOT met'}")
 
 
+async def paced(deltas: int, rounds: int, backend: str, pace_ms: int) -> None:
+    """One OpenAI stream at ``pace_ms`` per delta: CPU per delta, httpx vs socket vs pipeline."""
+    with spawn_server_process() as root:
+        url = scenario_base_url(root, Synthetic(deltas=deltas, pace_ms=pace_ms))
+        raw = RawSocket(url)
+        async with httpx.AsyncClient(timeout=60) as client:
+            runs: dict[str, Callable[[], Awaitable[int]]] = {
+                "httpx": partial(raw_httpx, client, url),
+                "socket": partial(socket_openai, raw),
+                "pipeline": partial(pipeline_stream, url),
+            }
+            results: dict[str, list[float]] = {name: [] for name in runs}
+            for run in runs.values():
+                await run()
+            for _ in range(rounds):
+                for name, run in runs.items():
+                    cpu, _count = await measure(run)
+                    results[name].append(cpu / deltas * 1e6)
+        await raw.aclose()
+        await aclose_http_clients()
+    median = {name: statistics.median(values) for name, values in results.items()}
+    floor = median["httpx"]
+    print(f"{backend}: one stream, {deltas} deltas {pace_ms} ms apart, {rounds} rounds")
+    for name, value in median.items():
+        print(f"  {name:9} {value:8.2f} µs CPU per delta   {value / floor:.2f}x httpx")
+    ok = median["pipeline"] <= 0.9 * floor
+    print(f"target (pipeline <= 0.9x httpx): {'met' if ok else 'NOT met'}")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deltas", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--backend", choices=["trio", "asyncio"], default="trio")
+    parser.add_argument(
+        "--pace-ms", type=int, default=0, help="one paced stream instead of bursts (e.g. 20)"
+    )
     args = parser.parse_args()
-    anyio.run(main, args.deltas, args.rounds, args.backend, backend=args.backend)
+    if args.pace_ms:
+        anyio.run(paced, args.deltas, args.rounds, args.backend, args.pace_ms, backend=args.backend)
+    else:
+        anyio.run(main, args.deltas, args.rounds, args.backend, backend=args.backend)

@@ -199,3 +199,26 @@ def test_the_pool_hook_and_interfaces_exist() -> None:
         assert hasattr(httpcore.AsyncConnectionInterface, name)
     for name in ("read", "write", "start_tls", "get_extra_info", "aclose"):
         assert hasattr(httpcore.AsyncNetworkStream, name)
+
+
+@pytest.mark.autojump_clock
+async def test_a_body_kept_open_after_the_terminal_event_costs_one_new_connection() -> None:
+    """The next request tries to drain the last body, gives up (bounded), and reconnects."""
+    head = (
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    )
+    event = b'data: {"choices": [{"index": 0, "delta": {"content": "Hi"}}]}\n\n'
+    done = b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}\n\n'
+    raw = head + chunked(event, done, b"data: [DONE]\n\n")  # and the body never ends
+
+    async def handler(stream: anyio.abc.SocketStream, seen: Seen) -> None:
+        await read_request(stream, seen)
+        await stream.send(raw)
+        await anyio.sleep_forever()
+
+    async with raw_server(handler) as (url, seen):
+        for _ in range(2):
+            chunks = await collect(request(url))
+            assert text_of(chunks) == "Hi"
+            assert final(chunks).finish_reason == "stop"
+        assert seen.accepted == 2
