@@ -41,6 +41,7 @@ from pipeline._events import (
     UsageReported,
 )
 from pipeline._types import TokenUsage
+from providers._base import event_object
 
 from ._anthropic_errors import stream_error
 from ._anthropic_partial import complete_prefix
@@ -94,20 +95,7 @@ class AnthropicStreamDecoder(Poisonable):
     def feed(self, event: SSEEvent, /) -> list[Event]:
         if self._ended:
             return []  # past message_stop: not part of the response
-        try:
-            payload = json.loads(event.data)
-        except ValueError as exc:
-            raise ProtocolError(
-                f"stream event is not valid JSON ({exc}): {event.data[:200]!r}",
-                provider=self._provider,
-                offset=event.offset,
-            ) from None
-        if not isinstance(payload, dict):
-            raise ProtocolError(
-                f"stream event is not a JSON object: {event.data[:200]!r}",
-                provider=self._provider,
-                offset=event.offset,
-            )
+        payload = event_object(event, self._provider)
         kind = payload.get("type")
         out: list[Event] = []
         if kind == "content_block_delta":

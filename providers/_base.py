@@ -18,6 +18,7 @@ from pipeline._core import StageCore
 from pipeline._errors import (
     AuthenticationError,
     ConfigurationError,
+    ProtocolError,
     ProviderError,
     ProviderStatusError,
     RateLimitError,
@@ -208,3 +209,22 @@ def json_body(body: bytes) -> Any:
 def dumps(payload: Mapping[str, Any]) -> bytes:
     """Compact JSON for request bodies."""
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def event_object(event: SSEEvent, provider: str) -> dict[str, Any]:
+    """The JSON object one stream event carries; anything else is a ProtocolError at its offset."""
+    try:
+        payload = json.loads(event.data)
+    except ValueError as exc:
+        raise ProtocolError(
+            f"stream event is not valid JSON ({exc}): {event.data[:200]!r}",
+            provider=provider,
+            offset=event.offset,
+        ) from None
+    if not isinstance(payload, dict):
+        raise ProtocolError(
+            f"stream event is not a JSON object: {event.data[:200]!r}",
+            provider=provider,
+            offset=event.offset,
+        )
+    return payload

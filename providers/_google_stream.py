@@ -37,6 +37,7 @@ from pipeline._events import (
     ToolCallStarted,
     UsageReported,
 )
+from providers._base import event_object
 
 from ._google_wire import (
     GENERATED_ID_PREFIX,
@@ -89,20 +90,7 @@ class GeminiDecoder(Poisonable):
         """
         if self._ended:
             return []
-        try:
-            chunk = json.loads(event.data)
-        except ValueError as exc:
-            raise ProtocolError(
-                f"stream event is not valid JSON ({exc}): {event.data[:200]!r}",
-                provider=self._provider,
-                offset=event.offset,
-            ) from None
-        if not isinstance(chunk, dict):
-            raise ProtocolError(
-                f"stream event is not a JSON object: {event.data[:200]!r}",
-                provider=self._provider,
-                offset=event.offset,
-            )
+        chunk = event_object(event, self._provider)
         if not self._started:
             # Seeds generated call ids when the chunk has no responseId: same bytes, same ids.
             self._id_seed = hashlib.sha256(event.data.encode()).hexdigest()[:16]

@@ -46,7 +46,7 @@ from pipeline._types import (
     UserMessage,
 )
 
-from ._base import HTTPRequestSpec, dumps, json_body, resolve_api_key, status_error
+from ._base import HTTPRequestSpec, dumps, event_object, json_body, resolve_api_key, status_error
 
 FINISH_REASONS: Mapping[str, str] = {
     "stop": "stop",
@@ -298,20 +298,7 @@ class OpenAIStreamDecoder(Poisonable):
         if data == "[DONE]":
             self._ended = True
             return [StreamEnded()]
-        try:
-            chunk = json.loads(data)
-        except ValueError as exc:
-            raise ProtocolError(
-                f"stream event is not valid JSON ({exc}): {data[:200]!r}",
-                provider=self._provider,
-                offset=event.offset,
-            ) from None
-        if not isinstance(chunk, dict):
-            raise ProtocolError(
-                f"stream event is not a JSON object: {data[:200]!r}",
-                provider=self._provider,
-                offset=event.offset,
-            )
+        chunk = event_object(event, self._provider)
         if chunk.get("error"):
             raise _stream_error(chunk["error"], self._provider)
         out: list[Event] = []
