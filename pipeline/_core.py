@@ -7,6 +7,10 @@ same error, so a half-updated state is never used again (see :func:`guarded`).
 
 Adjacent cores are fused into one (:class:`FusedCore`) so the built-in path pays one function
 call per stage per item rather than a channel hop and a task switch.
+
+A core that fails part-way through one input (a body block whose third event is broken, say)
+may keep the outputs it completed before the failure and hand them over through
+:class:`Salvaging`, so a failure never loses what came before it in the stream.
 """
 
 from __future__ import annotations
@@ -31,6 +35,15 @@ class StageCore(Protocol[In_contra, Out_co]):
 
     def flush(self) -> Sequence[Out_co]:
         """End of input: return whatever is still held back."""
+        ...
+
+
+@runtime_checkable
+class Salvaging(Protocol):
+    """A core that keeps, when ``feed`` or ``flush`` raises, the outputs completed before."""
+
+    def salvage(self) -> Sequence[Any]:
+        """The outputs the call that just raised had completed before its failure, once."""
         ...
 
 
@@ -161,9 +174,14 @@ class FusedCore:
                 if flushing:
                     out.extend(core.flush())
             except Exception as error:
-                # What this core produced before it failed still goes down the chain.
-                downstream, _ = self._run(position + 1, out, flushing=False)
-                return downstream, error
+                # What this core produced before it failed still goes down the chain. Those
+                # outputs all come from earlier in the stream than the failure, so an error
+                # they raise downstream is the first one in stream order and is reported:
+                # the same error a chain fed one event at a time would report.
+                if isinstance(core, Salvaging):
+                    out.extend(core.salvage())
+                downstream, earlier = self._run(position + 1, out, flushing=False)
+                return downstream, earlier or error
             items = out
         return list(items), None
 

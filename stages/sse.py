@@ -38,6 +38,7 @@ class SSEDecoder(Poisonable):
         "_open_line",
         "_open_size",
         "_provider",
+        "_salvaged",
         "_skip_lf",
     )
 
@@ -56,6 +57,20 @@ class SSEDecoder(Poisonable):
         self._event: str | None = None
         self._id: str | None = None
         self._event_offset: int | None = None
+        self._salvaged: list[SSEEvent] = []
+
+    @property
+    def idle(self) -> bool:
+        """Between events: no open line, no field of an undispatched event held."""
+        held = self._open_line or self._skip_lf or self._data
+        return not held and self._event is None and self._event_offset is None
+
+    def skip(self, size: int) -> None:
+        """Account for ``size`` body bytes a fast path parsed itself (one whole event).
+
+        Only valid while :attr:`idle`; it keeps later byte offsets right.
+        """
+        self._offset += size
 
     @guarded
     def flush(self) -> list[SSEEvent]:
@@ -96,13 +111,18 @@ class SSEDecoder(Poisonable):
             open_line.clear()
             self._open_size = 0
         offset = self._offset
-        for line in lines:
-            self._line(line.rstrip(b"\r\n"), offset, events)
-            offset += len(line)
+        try:
+            for line in lines:
+                self._line(line.rstrip(b"\r\n"), offset, events)
+                offset += len(line)
+        except ProtocolError:
+            self._salvaged = events  # the events before the bad line are still good
+            raise
         self._offset = offset
         if tail:
             size = self._open_size + len(tail)
             if size > self._max_line_bytes:
+                self._salvaged = events
                 raise ProtocolError(
                     f"event-stream line longer than {self._max_line_bytes} bytes",
                     provider=self._provider,
@@ -111,6 +131,11 @@ class SSEDecoder(Poisonable):
             open_line.append(tail)
             self._open_size = size
         return events
+
+    def salvage(self) -> list[SSEEvent]:
+        """The events completed before the line that made :meth:`feed` raise (once)."""
+        salvaged, self._salvaged = self._salvaged, []
+        return salvaged
 
     def _line(self, line: bytes, offset: int, events: list[SSEEvent]) -> None:
         if not line:

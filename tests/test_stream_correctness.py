@@ -244,6 +244,62 @@ def test_a_failing_core_hands_on_what_it_made_before() -> None:
     assert FusedCore([Split()]).feed_partial(1) == ([1, 2, 3], None)
 
 
+def test_the_first_error_in_stream_order_is_the_one_reported() -> None:
+    # The first core fails on the third item; the second core already fails on the first:
+    # that earlier failure is what a chain fed one item at a time would have met first.
+    class FailsOnThird:
+        def __init__(self) -> None:
+            self.seen = 0
+
+        def feed(self, item: int, /) -> list[int]:
+            self.seen += 1
+            if self.seen == 3:
+                raise ValueError("third, upstream")
+            return [item]
+
+        def flush(self) -> list[int]:
+            return []
+
+    class FailsOnFirst:
+        def feed(self, item: int, /) -> list[int]:
+            raise KeyError("first, downstream")
+
+        def flush(self) -> list[int]:
+            return []
+
+    class Many:
+        def feed(self, item: int, /) -> list[int]:
+            return [1, 2, 3]
+
+        def flush(self) -> list[int]:
+            return []
+
+    outputs, error = FusedCore([Many(), FailsOnThird(), FailsOnFirst()]).feed_partial(0)
+    assert outputs == []
+    assert isinstance(error, KeyError)
+
+
+async def test_events_before_a_bad_line_in_the_same_read_are_kept() -> None:
+    # The SSE framing itself fails (a line that is not UTF-8) after three good events.
+    deltas = openai_event(role="assistant", content="a") + openai_event(content="b")
+    deltas += openai_event(content="c")
+    bad = b'data: {"choices": [{"delta": {"content": "\xff"}}]}\n\n'
+    body = chunked(deltas + bad)
+    async with raw_server(answer_then_hold(SSE_HEAD, body)) as (url, seen):
+        received: list[str] = []
+        with anyio.fail_after(SAFETY_NET), pytest.raises(ProtocolError) as info:
+            async with await generate_chat_completion_stream(request(url)) as stream:
+                async for chunk in stream:
+                    if isinstance(chunk, AssistantMessageDeltaChunk):
+                        received.append(chunk.content)
+        assert received == ["a", "b", "c"]
+        assert info.value.offset == len(deltas) + bad.index(b"\xff")  # the byte named
+        partial = info.value.partial_response
+        assert partial is not None
+        assert partial.message.content == "abc"
+        assert seen.requests == 1
+
+
 # ---------------------------------------------------------------- 3. not an event stream
 
 
