@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import h11
 import httpx
 import pytest
 from hypothesis import given, settings
@@ -84,6 +85,7 @@ ROUND_TRIP = [
     Synthetic(3, tool_calls=2, include_usage=False, stall_after=1, stall_seconds=None),
     Synthetic(3, status=429, headers=(("retry-after", "1"), ("x-a", "b:c,d")), fail_times=2),
     Synthetic(3, cut_after=0, cut_with_reset=True, malformed_after=2, slice_bytes=1, tag="t,1"),
+    Synthetic(5, burst_bytes=65536),
     Synthetic(4, error_after=2),
     Replay(TEXT_SSE),
     Replay("openai/vercel__error-400-legacy-parameter.json", status=400, body="{}"),
@@ -332,6 +334,39 @@ async def test_slices_split_utf8_and_keep_bytes_identical(
     if size == 1:
         # Loopback coalesces some writes, but not nearly all of them.
         assert len(pieces) > 1
+
+
+@pytest.mark.anyio
+async def test_a_burst_keeps_one_http_chunk_per_event(server: LocalProviderServer) -> None:
+    events = (FIXTURES / JAPANESE_SSE).read_bytes().split(b"\n\n")[:-1]
+    target = httpx.URL(url(server, Replay(JAPANESE_SSE, burst_bytes=4096)))
+    body = json.dumps(STREAM).encode()
+    connection = h11.Connection(h11.CLIENT)
+    request = h11.Request(
+        method="POST",
+        target=target.raw_path,
+        headers=[("host", "x"), ("content-length", str(len(body))), ("connection", "close")],
+    )
+    chunks: list[bytes] = []
+    with anyio.fail_after(SAFETY_NET):
+        async with await anyio.connect_tcp(target.host, target.port or 80) as stream:
+            await stream.send(connection.send(request) + connection.send(h11.Data(data=body)))
+            while True:
+                event = connection.next_event()
+                if event is h11.NEED_DATA:
+                    connection.receive_data(await stream.receive())
+                elif isinstance(event, h11.Data):
+                    assert event.chunk_start  # whole chunks, as framed
+                    assert event.chunk_end
+                    chunks.append(bytes(event.data))
+                elif isinstance(event, h11.EndOfMessage):
+                    break
+    assert chunks == [event + b"\n\n" for event in events]
+
+
+def test_burst_bytes_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="burst_bytes"):
+        Replay(JAPANESE_SSE, burst_bytes=0)
 
 
 @pytest.mark.anyio

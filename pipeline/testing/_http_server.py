@@ -153,7 +153,15 @@ class HttpConnection:
         pending = bytearray()
         size = plan.slice_bytes
 
+        burst = plan.burst_bytes if chunked else None
+
         async def emit(data: bytes) -> None:
+            if burst is not None:
+                if data:  # an empty chunk would end the body
+                    pending.extend(b"%x\r\n%b\r\n" % (len(data), data))
+                if len(pending) >= burst:
+                    await flush()
+                return
             if size is None:
                 await self._write_body(data, chunked)
                 return
@@ -167,7 +175,10 @@ class HttpConnection:
             if pending:
                 piece = bytes(pending)
                 pending.clear()
-                await self._write_body(piece, chunked)
+                if burst is not None:
+                    await self._stream.send(piece)  # framed already, chunk by chunk
+                else:
+                    await self._write_body(piece, chunked)
 
         events = plan.events
         delays = plan.delays

@@ -89,6 +89,7 @@ class Planner:
                     delays=delays,
                     stream=True,
                     slice_bytes=scenario.slice_bytes,
+                    burst_bytes=scenario.burst_bytes,
                 )
             return _body_plan(scenario, fmt.synthetic_body(scenario, request), request_id)
         data = read_fixture(self.fixtures_dir, scenario.fixture)
@@ -105,6 +106,7 @@ class Planner:
             delays=uniform_delays(len(events), scenario.first_token_delay_ms, scenario.pace_ms),
             stream=True,
             slice_bytes=scenario.slice_bytes,
+            burst_bytes=scenario.burst_bytes,
         )
 
     def _fault_body(self, scenario: Scenario, fmt: WireFormat) -> bytes:

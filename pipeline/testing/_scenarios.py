@@ -48,6 +48,9 @@ class _ScenarioFields:
             non-streaming answer: before the whole response).
         slice_bytes: Write the body in slices of this many bytes (crossing event boundaries and
             splitting multi-byte UTF-8); ``None`` writes one event per write.
+        burst_bytes: Keep one HTTP chunk per event, as the providers send them, but gather the
+            framed chunks into writes of at least this many bytes: a burst that arrives at
+            once, many events per socket read. ``None`` writes one event per write.
         status: Fault: answer this HTTP status instead of 200.
         headers: Extra response headers sent with a fault status, e.g.
             ``(("retry-after", "1"),)``.
@@ -72,6 +75,7 @@ class _ScenarioFields:
     pace_ms: float = 0.0
     first_token_delay_ms: float = 0.0
     slice_bytes: int | None = None
+    burst_bytes: int | None = None
     status: int = 200
     headers: Headers = ()
     body: str | None = None
@@ -96,6 +100,7 @@ class _ScenarioFields:
             object.__setattr__(self, "headers", pairs)
         for name in (
             "slice_bytes",
+            "burst_bytes",
             "cut_after",
             "malformed_after",
             "error_after",
@@ -103,7 +108,7 @@ class _ScenarioFields:
             "fail_times",
         ):
             value = getattr(self, name)
-            if value is not None and value < (1 if name == "slice_bytes" else 0):
+            if value is not None and value < (1 if name in ("slice_bytes", "burst_bytes") else 0):
                 raise ValueError(f"{type(self).__name__}.{name} must not be {value}")
         if self.keepalive_ms is not None and not self.keepalive_ms > 0:
             raise ValueError("keepalive_ms must be positive")

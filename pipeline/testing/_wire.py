@@ -68,6 +68,8 @@ class ResponsePlan:
             takes its time to generate).
         delays: Seconds to wait before each event (same length as ``events``).
         slice_bytes: Write in slices of this many bytes instead of one write per event.
+        burst_bytes: Gather the stream's framed chunks (one per event) into writes of at
+            least this many bytes.
         cut_after: Close the connection after this many events.
         cut_with_reset: Close with a TCP RST instead of a FIN.
         malformed_after: Send ``malformed_event`` after this many events.
@@ -87,6 +89,7 @@ class ResponsePlan:
     head_delay: float = 0.0
     delays: Sequence[float] = ()
     slice_bytes: int | None = None
+    burst_bytes: int | None = None
     cut_after: int | None = None
     cut_with_reset: bool = False
     malformed_after: int | None = None
