@@ -42,6 +42,7 @@ from ._events import (
     TextDelta,
     ToolCallStarted,
 )
+from ._fast_path import FastDeltaCore, stream_core
 from ._http import (
     TIMEOUTS,
     Shard,
@@ -114,6 +115,8 @@ def stream_chain(
 
     SSE framing → the provider's decoder → the progress watch → tool-call assembly →
     the final aggregator (it holds back the finish reason and usage) → public chunks.
+    Plain content deltas usually skip them on the fast path (:mod:`pipeline._fast_path`),
+    which gives the same chunks.
     """
     provider = codec.provider.value
     return [
@@ -200,7 +203,7 @@ class Attempt:
         self.error: BaseException | None = None
         self._response: httpx.Response | None = None
         self._body: AsyncIterator[bytes] | None = None
-        self._core: FusedCore | None = None
+        self._core: FusedCore | FastDeltaCore | None = None
         self._aggregator: ResponseAggregator | None = None
         self._watch: ProgressWatch | None = None
         self._output: list[Any] = []
@@ -254,8 +257,11 @@ class Attempt:
                 raise
         self._watch = ProgressWatch()
         self._aggregator = ResponseAggregator(provider=provider)
-        cores += stream_chain(codec, self._watch, self._aggregator)
-        self._core = FusedCore(cores)
+        chain = stream_chain(codec, self._watch, self._aggregator)
+        if cores:  # a compressed body: the fast path reads the wire's own bytes only
+            self._core = FusedCore(cores + chain)
+        else:
+            self._core = stream_core(chain, watch=self._watch, aggregator=self._aggregator)
         # Raw bytes: content decoding is the first core's job (see stages.content_encoding).
         # Over HTTP/1.1 the transport's reader gives bulk blocks directly (pipeline._transport),
         # skipping httpx's per-read generators; HTTP/2 and proxies read through httpx.

@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from pipeline._core import Poisonable, guarded
 from pipeline._errors import ProtocolError
 from pipeline._events import (
@@ -64,6 +66,21 @@ class _Block:
     fragments: list[str] = field(default_factory=list)
     start_input: str = ""
     stopped: bool = False
+
+
+class _PlainDelta(msgspec.Struct):
+    type: str
+    text: str
+
+
+class _PlainEvent(msgspec.Struct):
+    # The fields the decoder reads of a content_block_delta; others are ignored by both.
+    type: str
+    index: int
+    delta: _PlainDelta
+
+
+_PLAIN_EVENT = msgspec.json.Decoder(_PlainEvent)
 
 
 class AnthropicStreamDecoder(Poisonable):
@@ -123,6 +140,21 @@ class AnthropicStreamDecoder(Poisonable):
             raise stream_error(payload.get("error"), self._provider)
         # ping and event types added later carry nothing to decode.
         return out
+
+    def plain_text(self, data: bytes, /) -> str | None:
+        """The text of a ``text_delta`` to a text block, else None (see pipeline._fast_path)."""
+        if self._ended:
+            return None
+        try:
+            event = _PLAIN_EVENT.decode(data)
+        except msgspec.DecodeError:  # also a ValidationError: another shape, or a type to check
+            return None
+        if event.type != "content_block_delta" or event.delta.type != "text_delta":
+            return None
+        block = self._blocks.get(event.index)
+        if block is None or block.kind != "text":
+            return None
+        return event.delta.text
 
     @guarded
     def flush(self) -> list[Event]:

@@ -21,6 +21,8 @@ import hashlib
 import json
 from typing import Any
 
+import msgspec
+
 from pipeline._core import Poisonable, guarded
 from pipeline._errors import ProtocolError
 from pipeline._events import (
@@ -48,6 +50,35 @@ from ._google_wire import (
     normalize_usage,
     signature_bytes,
 )
+
+
+class _PlainPart(msgspec.Struct, rename="camel"):
+    # The fields the decoder reads of a part. Typed None, they accept only JSON null: a
+    # thought, a signature or a call sends the chunk the full way.
+    text: str
+    thought: None = None
+    thought_signature: None = None
+    function_call: None = None
+
+
+class _PlainContent(msgspec.Struct):
+    parts: list[_PlainPart]
+
+
+class _PlainCandidate(msgspec.Struct, rename="camel"):
+    content: _PlainContent
+    index: int = 0
+    finish_reason: None = None
+
+
+class _PlainChunk(msgspec.Struct, rename="camel"):
+    # An "error" key, even null, is an error to the decoder: any value fails this field.
+    candidates: list[_PlainCandidate]
+    usage_metadata: dict[str, Any] | None = None
+    error: msgspec.UnsetType = msgspec.UNSET
+
+
+_PLAIN_CHUNK = msgspec.json.Decoder(_PlainChunk)
 
 
 class _Candidate:
@@ -100,6 +131,25 @@ class GeminiDecoder(Poisonable):
             out.append(StreamEnded())
             self._ended = True
         return out
+
+    def plain_text(self, data: bytes, /) -> str | None:
+        """The text of a chunk with one plain text part, else None (see pipeline._fast_path)."""
+        if not self._started or self._ended:
+            return None  # the first chunk starts the response; nothing counts after the last
+        if 0 not in self._candidates:
+            return None  # a candidate's first chunk creates its state: the full way
+        try:
+            chunk = _PLAIN_CHUNK.decode(data)
+        except msgspec.DecodeError:  # also a ValidationError: another shape, or a type to check
+            return None
+        if len(chunk.candidates) != 1:
+            return None
+        candidate = chunk.candidates[0]
+        if candidate.index != 0 or len(candidate.content.parts) != 1:
+            return None
+        if chunk.usage_metadata is not None:
+            self._usage = chunk.usage_metadata
+        return candidate.content.parts[0].text
 
     @guarded
     def flush(self) -> list[Event]:

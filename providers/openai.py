@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from pipeline._core import Poisonable, guarded
 from pipeline._errors import ProtocolError, ProviderError, RequestValidationError, ServerError
 from pipeline._events import (
@@ -279,6 +281,22 @@ class OpenAIStreamDecoder(Poisonable):
         self._calls: dict[tuple[int, int], tuple[int, str]] = {}
         self._last_index: dict[int, int] = {}
 
+    def plain_text(self, data: bytes, /) -> str | None:
+        """The text of a plain content delta, else None (see pipeline._fast_path)."""
+        if not self._started or self._ended:
+            return None  # the first chunk starts the response; nothing counts after [DONE]
+        try:
+            chunk = _PLAIN_CHUNK.decode(data)
+        except msgspec.DecodeError:  # also a ValidationError: another shape, or a type to check
+            return None
+        if chunk.usage is not None or chunk.error is not None or len(chunk.choices) != 1:
+            return None
+        choice = chunk.choices[0]
+        if choice.index != 0:
+            return None
+        delta = choice.delta
+        return "" if delta is None or delta.content is None else delta.content
+
     @guarded
     def flush(self) -> list[Event]:
         if not self._finished:
@@ -356,6 +374,32 @@ class OpenAIStreamDecoder(Poisonable):
                 out.append(
                     ToolCallArgumentsDelta(index=known[0], fragment=arguments, choice=choice)
                 )
+
+
+class _PlainDelta(msgspec.Struct):
+    # The fields the decoder reads. Typed None, they accept only JSON null: any other value
+    # sends the event the full way. Fields it ignores (role, …) are ignored here too.
+    content: str | None = None
+    reasoning_content: None = None
+    refusal: None = None
+    tool_calls: None = None
+
+
+class _PlainChoice(msgspec.Struct):
+    index: int = 0
+    delta: _PlainDelta | None = None
+    finish_reason: None = None
+
+
+class _PlainChunk(msgspec.Struct):
+    # Top-level fields the decoder ignores once the response has started (id, model, …) are
+    # ignored here too.
+    choices: list[_PlainChoice]
+    usage: None = None
+    error: None = None
+
+
+_PLAIN_CHUNK = msgspec.json.Decoder(_PlainChunk)
 
 
 def _finish(reason: str, choice: int) -> Finish:

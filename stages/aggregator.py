@@ -125,6 +125,13 @@ class ResponseAggregator(Poisonable):
             self._response_id = event.response_id or self._response_id
         return (event,)
 
+    def add_text(self, text: str) -> None:
+        """Record content text of the first choice: what feeding its ``TextDelta`` does.
+
+        For the stream's fast path (:mod:`pipeline._fast_path`), which has no event to feed.
+        """
+        _append(self._choices[0].text, text)
+
     @guarded
     def flush(self) -> list[Event]:
         """End of stream: the finish reason, the usage, then the whole response."""

@@ -16,6 +16,7 @@ MAX_LINE_BYTES = 16 * 1024
 """Bound on a size line or a trailer line: anything longer is broken framing, not a body."""
 
 _HEX = frozenset(b"0123456789abcdefABCDEF")
+_CR = ord("\r")
 
 _SIZE, _DATA, _DATA_END, _TRAILER, _DONE = range(5)
 
@@ -68,6 +69,10 @@ class ChunkedDecoder:
         state = self._state
         remaining = self._remaining
         while position < end:
+            if state == _SIZE:
+                position = _whole_chunks(data, position, payload)
+                if position == end:
+                    break
             if state == _DATA:
                 take = min(remaining, end - position)
                 payload.append(data[position : position + take])
@@ -123,3 +128,29 @@ class ChunkedDecoder:
     def _fail(self, message: str, position: int) -> None:
         self._state = _DONE  # poisoned: a broken body is never read further
         raise ChunkedFramingError(message, self._offset + position)
+
+
+def _whole_chunks(data: bytes, position: int, payload: list[bytes]) -> int:
+    """Take the plain whole chunks from ``position`` at once; the offset of the first other.
+
+    The common body is one small chunk per event, many per read: this loop takes each
+    ``<hex>\r\n<data>\r\n`` with one search and a few slices. Anything else (a size line with
+    extensions or not yet ended, the last chunk, a chunk cut by the read, bad framing) is left
+    to the general loop, which gives the same result for it.
+    """
+    find = data.find
+    end = len(data)
+    while True:
+        newline = find(b"\n", position)
+        if newline <= position or data[newline - 1] != _CR:
+            return position
+        digits = data[position : newline - 1]
+        if not digits or len(digits) > 16 or not _HEX.issuperset(digits):
+            return position
+        size = int(digits, 16)
+        start = newline + 1
+        stop = start + size
+        if size == 0 or stop + 2 > end or data[stop : stop + 2] != b"\r\n":
+            return position
+        payload.append(data[start:stop])
+        position = stop + 2
