@@ -18,6 +18,7 @@ from pipeline._errors import ConfigurationError
 from pipeline._types import ChatCompletionRequest, CompletionsProvider
 
 from ._google_auth import service_account_authorizer
+from ._google_credentials import ENV_VAR, credentials_from_environment
 from .anthropic import AnthropicCodec, AnthropicSettings, AuthStep
 
 VERTEX_API_VERSION = "vertex-2023-10-16"
@@ -36,9 +37,11 @@ def vertex_base_url(region: str) -> str:
 def _credentials(kwargs: Mapping[str, Any]) -> Any:
     credentials = kwargs.get("service_account_credentials")
     if credentials is None:
+        credentials = credentials_from_environment()
+    if credentials is None:
         raise ConfigurationError(
             f"no credentials for anthropic_vertex: set {_KWARGS}.service_account_credentials "
-            "to the service-account key JSON"
+            f"to the service-account key JSON, or {ENV_VAR} to its file"
         )
     return credentials
 

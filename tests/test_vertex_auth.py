@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -19,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from pipeline import (
     AuthenticationError,
+    ConfigurationError,
     FinalResponseChunk,
     RateLimitError,
     aclose_http_clients,
@@ -322,3 +325,87 @@ def test_synthetic_thinking_fields_survive_the_url() -> None:
     spec = Synthetic(3, thoughts=2, redacted_thinking=1, tool_calls=1)
     assert "redacted_thinking=1" in encode_scenario(spec)
     assert decode_scenario(encode_scenario(spec)) == spec
+
+
+# ---------------------------------------------------------------- GOOGLE_APPLICATION_CREDENTIALS
+
+
+def without_credentials(req: dict[str, Any]) -> dict[str, Any]:
+    del req["provider_kwargs"]["anthropic_vertex"]["service_account_credentials"]
+    return req
+
+
+async def test_the_key_file_named_by_the_environment_is_used(
+    server: LocalProviderServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file = tmp_path / "key.json"
+    key_file.write_text(json.dumps(credentials(token_uri=server.token_uri())))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    response = await final(without_credentials(request(server)))
+    assert response.finish_reason == "stop"
+    assert server.token_requests == 1
+    (sent,) = vertex_requests(server)
+    assert "/projects/test-project/" in sent.path  # the key file's project_id
+    assert sent.headers["authorization"] == f"Bearer {server.token_endpoint.issued[0]}"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "cannot be read"),
+        ('{"type": "service_account", "private_key": "-----BEGIN', "is not a JSON key file"),
+        ('{"type": "authorized_user", "refresh_token": "1//secret"}', "'authorized_user'"),
+        ("[1, 2]", "of type None"),
+    ],
+)
+async def test_a_bad_key_file_is_a_configuration_error_without_its_content(
+    server: LocalProviderServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    content: str | None,
+    expected: str,
+) -> None:
+    key_file = tmp_path / "key.json"
+    if content is not None:
+        key_file.write_text(content)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    with pytest.raises(ConfigurationError) as info:
+        await generate_chat_completion_stream(without_credentials(request(server)))
+    message = str(info.value)
+    assert expected in message
+    assert "GOOGLE_APPLICATION_CREDENTIALS" in message
+    assert str(key_file) in message
+    assert "BEGIN" not in message
+    assert "secret" not in message
+    assert vertex_requests(server) == []
+
+
+async def test_a_replaced_key_file_is_read_again(
+    server: LocalProviderServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file = tmp_path / "key.json"
+    key_file.write_text(json.dumps(credentials(token_uri=server.token_uri())))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    await final(without_credentials(request(server)))
+    key_file.write_text(json.dumps({"type": "authorized_user"}))
+    os.utime(key_file, ns=(1, 1))  # another version, whatever the clock's resolution
+    with pytest.raises(ConfigurationError, match="authorized_user"):
+        await generate_chat_completion_stream(without_credentials(request(server)))
+
+
+async def test_given_credentials_win_over_the_environment(
+    server: LocalProviderServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "absent.json"))
+    response = await final(request(server))
+    assert response.finish_reason == "stop"
+
+
+async def test_no_credentials_at_all_names_both_ways(
+    server: LocalProviderServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    with pytest.raises(ConfigurationError) as info:
+        await generate_chat_completion_stream(without_credentials(request(server)))
+    assert "service_account_credentials" in str(info.value)
+    assert "GOOGLE_APPLICATION_CREDENTIALS" in str(info.value)
