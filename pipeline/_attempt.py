@@ -26,7 +26,6 @@ from providers import HTTPRequestSpec, ProviderCodec, codec_for
 from providers._base import json_body
 from stages.aggregator import INCOMPLETE, ResponseAggregator
 from stages.content_encoding import ContentDecoder
-from stages.sse import SSEDecoder
 from stages.tool_calls import ToolCallAssembler
 
 from ._auth import authorize
@@ -120,7 +119,7 @@ def stream_chain(
     """
     provider = codec.provider.value
     return [
-        SSEDecoder(provider=provider),
+        codec.event_framing(),
         codec.stream_decoder(),
         watch,
         ToolCallAssembler(provider=provider),

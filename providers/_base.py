@@ -27,6 +27,7 @@ from pipeline._errors import (
 from pipeline._events import Event, SSEEvent
 from pipeline._secrets import SECRET_HEADERS, is_header_safe
 from pipeline._types import ChatCompletionRequest, CompletionsProvider
+from stages.sse import SSEDecoder
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -87,6 +88,10 @@ class ProviderCodec(Protocol):
 
     def build_request(self, request: ChatCompletionRequest, *, stream: bool) -> HTTPRequestSpec:
         """Map a validated request to the provider's HTTP request (raises ConfigurationError)."""
+        ...
+
+    def event_framing(self) -> SSEDecoder:
+        """A fresh core splitting this provider's event-stream bytes into events."""
         ...
 
     def stream_decoder(self) -> StageCore[SSEEvent, Event]:

@@ -121,6 +121,10 @@ class GeminiDecoder(Poisonable):
         """
         if self._ended:
             return []
+        if event.data[:1] == "[":  # an error body wrapped in an array, sent line by line
+            error = error_object(_json_or_none(event.data))
+            if error is not None:
+                raise mid_stream_error(error, provider=self._provider)
         chunk = event_object(event, self._provider)
         if not self._started:
             # Seeds generated call ids when the chunk has no responseId: same bytes, same ids.
@@ -298,3 +302,10 @@ class GeminiDecoder(Poisonable):
             return signature_bytes(signature)
         except ValueError as exc:
             raise ProtocolError(f"thoughtSignature: {exc}", provider=self._provider) from None
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None

@@ -38,6 +38,7 @@ from pipeline._events import (
     UsageReported,
 )
 from pipeline._types import ChatCompletionRequest, CompletionsProvider
+from stages.sse import SSEDecoder
 
 from . import _anthropic_request as mapping
 from ._anthropic_errors import decode_error, stream_error
@@ -159,6 +160,9 @@ class AnthropicCodec:
         return dumps(self.settings.body_changes(body))
 
     # ---------------------------------------------------------------- responses
+
+    def event_framing(self) -> SSEDecoder:
+        return SSEDecoder(provider=self.provider.value)
 
     def stream_decoder(self) -> AnthropicStreamDecoder:
         return AnthropicStreamDecoder(provider=self.provider.value, json_tool=self._json_tool)

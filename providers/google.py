@@ -21,6 +21,7 @@ from pipeline._errors import ConfigurationError, ProtocolError, ProviderError
 from pipeline._events import Event
 from pipeline._secrets import is_header_safe
 from pipeline._types import ChatCompletionRequest, CompletionsProvider
+from stages.sse import SSEDecoder
 
 from ._base import HTTPRequestSpec, dumps, json_body
 from ._google_request import build_body, provider_kwargs
@@ -76,6 +77,10 @@ class GoogleCodec:
             # A compressor may hold tokens back to fill its blocks: latency a voice agent hears.
             headers["accept-encoding"] = "identity"
         return HTTPRequestSpec("POST", url, headers, body)
+
+    def event_framing(self) -> SSEDecoder:
+        """Standard framing, plus the JSON Gemini sends line by line (a mid-stream error)."""
+        return SSEDecoder(provider=self.provider.value, raw_json_lines=True)
 
     def stream_decoder(self) -> GeminiDecoder:
         """A fresh decoder for one ``alt=sse`` stream."""

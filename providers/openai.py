@@ -47,6 +47,7 @@ from pipeline._types import (
     ToolResultMessage,
     UserMessage,
 )
+from stages.sse import SSEDecoder
 
 from ._base import HTTPRequestSpec, dumps, event_object, json_body, resolve_api_key, status_error
 
@@ -181,6 +182,9 @@ class OpenAICodec:
             raise RequestValidationError(problems)
 
     # ---------------------------------------------------------------- responses
+
+    def event_framing(self) -> SSEDecoder:
+        return SSEDecoder(provider=self.provider.value)
 
     def stream_decoder(self) -> OpenAIStreamDecoder:
         return OpenAIStreamDecoder(provider=self.provider.value)

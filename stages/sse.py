@@ -13,6 +13,9 @@ from __future__ import annotations
 from pipeline._core import Poisonable, guarded
 from pipeline._errors import ProtocolError
 from pipeline._events import SSEEvent as SSEEvent
+from stages._raw_json import RawJsonLines
+
+_FIELDS = frozenset((b"data", b"event", b"id", b"retry"))
 
 DEFAULT_MAX_LINE_BYTES = 8 * 1024 * 1024
 """Bound on one line (and one event's data): a larger one is a protocol error, not a memory leak."""
@@ -38,13 +41,24 @@ class SSEDecoder(Poisonable):
         "_open_line",
         "_open_size",
         "_provider",
+        "_raw",
+        "_raw_offset",
         "_salvaged",
         "_skip_lf",
     )
 
     def __init__(
-        self, *, provider: str = "unknown", max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+        self,
+        *,
+        provider: str = "unknown",
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        raw_json_lines: bool = False,
     ) -> None:
+        """``raw_json_lines``: lines that are no field of the standard (``data``, ``event``,
+        ``id``, ``retry``) are JSON sent line by line (Gemini's mid-stream errors): they are
+        gathered until their braces balance and dispatched as one event (see
+        :mod:`stages._raw_json`) instead of being ignored.
+        """
         super().__init__()
         self._provider = provider
         self._max_line_bytes = max_line_bytes
@@ -58,11 +72,18 @@ class SSEDecoder(Poisonable):
         self._id: str | None = None
         self._event_offset: int | None = None
         self._salvaged: list[SSEEvent] = []
+        self._raw = RawJsonLines() if raw_json_lines else None
+        self._raw_offset = 0
+
+    @property
+    def raw_json_lines(self) -> bool:
+        """Whether lines outside the standard's fields are gathered as JSON (see __init__)."""
+        return self._raw is not None
 
     @property
     def idle(self) -> bool:
         """Between events: no open line, no field of an undispatched event held."""
-        held = self._open_line or self._skip_lf or self._data
+        held = self._open_line or self._skip_lf or self._data or (self._raw and self._raw.open)
         return not held and self._event is None and self._event_offset is None
 
     def skip(self, size: int) -> None:
@@ -82,6 +103,9 @@ class SSEDecoder(Poisonable):
             self._open_size = 0
             self._line(rest, self._offset, events)
             self._offset += len(rest)
+        raw = self._raw
+        if raw is not None and raw.open:  # cut short: the decoder reports what it is
+            events.append(SSEEvent(raw.take(), None, None, self._raw_offset))
         self._dispatch(events)
         return events
 
@@ -144,6 +168,10 @@ class SSEDecoder(Poisonable):
         if line[:1] == b":":
             return
         name, colon, value = line.partition(b":")
+        raw = self._raw
+        if raw is not None and (raw.open or name not in _FIELDS):
+            self._raw_line(raw, line, offset, events)
+            return
         if colon and value[:1] == b" ":
             value = value[1:]
         try:
@@ -170,6 +198,29 @@ class SSEDecoder(Poisonable):
         elif name == b"id" and "\0" not in text:
             self._id = text
         # "retry" and unknown fields are ignored, as the standard says.
+
+    def _raw_line(
+        self, raw: RawJsonLines, line: bytes, offset: int, events: list[SSEEvent]
+    ) -> None:
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(
+                f"event-stream line is not valid UTF-8: {exc.reason}",
+                provider=self._provider,
+                offset=offset + exc.start,
+            ) from None
+        if not raw.open:
+            self._raw_offset = offset
+        whole = raw.add(text)
+        if whole is not None:
+            events.append(SSEEvent(whole, None, None, self._raw_offset))
+        elif raw.size > self._max_line_bytes:
+            raise ProtocolError(
+                f"JSON sent line by line longer than {self._max_line_bytes} bytes",
+                provider=self._provider,
+                offset=self._raw_offset,
+            )
 
     def _dispatch(self, events: list[SSEEvent]) -> None:
         if self._data:
