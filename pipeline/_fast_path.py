@@ -55,6 +55,9 @@ _PAYLOAD_START = len(b"data: ")
 _CR = ord("\r")
 _LF, _CRLF = b"\n", b"\r\n"
 _BLANK = (b"\n\n", b"\r\n\r\n")
+# A line end right after another, in any of the three forms, makes a blank line.
+_ANY_BLANK = (b"\n\n", b"\r\r", b"\n\r")
+_LINE_BREAKS = (b"\n", b"\r")
 
 
 class FastDeltaCore:
@@ -66,9 +69,10 @@ class FastDeltaCore:
     While the cores are ready (between events, nothing failed), a block is split on its blank
     lines at once and its whole events are taken in order: plain deltas here, any other event
     by the full cores, with the fast path's effects settled first so every core sees the stream
-    in order. The unfinished event at the block's end is held here, not given to the SSE
-    decoder, so that it can take the fast path once the next block completes it; past
-    :data:`HELD_LIMIT` bytes (a long line) it goes to the SSE decoder, which is linear in it.
+    in order. The unfinished event at the block's end, if it could be a plain delta, is held
+    here, not given to the SSE decoder, so that it can take the fast path once the next block
+    completes it: no event is complete before its blank line, so holding it delays nothing.
+    Past :data:`HELD_LIMIT` bytes (a long line) it goes to the SSE decoder, linear in it.
     """
 
     __slots__ = ("_aggregator", "_full", "_held", "_lane", "_ready", "_sse", "_watch")
@@ -189,9 +193,16 @@ class FastDeltaCore:
     def _hold(self, block: bytes, start: int, out: list[Any]) -> tuple[int, Exception | None]:
         """Keep the unfinished event from ``start`` for the next block (see the class doc)."""
         size = len(block)
-        if size - start > HELD_LIMIT:
+        tail = block[start:]
+        takeable = tail.startswith(_DATA) or tail.startswith(_EVENT)
+        # With JSON gathered line by line, any line the tail ends may dispatch at once.
+        breaks = _LINE_BREAKS if self._sse.raw_json_lines else _ANY_BLANK
+        if not takeable or size - start > HELD_LIMIT or any(mark in tail for mark in breaks):
+            # Not an event the fast path could take (JSON lines the framing core gathers
+            # itself, a comment), a long line, or complete after all (its line ends differ
+            # from the block's first ones): the full cores take it now.
             return size, self._feed_full(block, start, size, out)
-        self._held = block[start:]
+        self._held = tail
         return size, None
 
     def _feed_full(self, block: bytes, start: int, stop: int, out: list[Any]) -> Exception | None:
