@@ -174,14 +174,7 @@ class SSEDecoder(Poisonable):
             return
         if colon and value[:1] == b" ":
             value = value[1:]
-        try:
-            text = value.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ProtocolError(
-                f"event-stream line is not valid UTF-8: {exc.reason}",
-                provider=self._provider,
-                offset=offset + len(line) - len(value) + exc.start,
-            ) from None
+        text = self._text(value, offset + len(line) - len(value))
         if self._event_offset is None:
             self._event_offset = offset
         if name == b"data":
@@ -202,14 +195,7 @@ class SSEDecoder(Poisonable):
     def _raw_line(
         self, raw: RawJsonLines, line: bytes, offset: int, events: list[SSEEvent]
     ) -> None:
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise ProtocolError(
-                f"event-stream line is not valid UTF-8: {exc.reason}",
-                provider=self._provider,
-                offset=offset + exc.start,
-            ) from None
+        text = self._text(line, offset)
         if not raw.open:
             self._raw_offset = offset
         whole = raw.add(text)
@@ -221,6 +207,17 @@ class SSEDecoder(Poisonable):
                 provider=self._provider,
                 offset=self._raw_offset,
             )
+
+    def _text(self, value: bytes, offset: int) -> str:
+        """``value`` (which starts at body ``offset``) as text; a bad byte is named."""
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(
+                f"event-stream line is not valid UTF-8: {exc.reason}",
+                provider=self._provider,
+                offset=offset + exc.start,
+            ) from None
 
     def _dispatch(self, events: list[SSEEvent]) -> None:
         if self._data:

@@ -335,12 +335,19 @@ def without_credentials(req: dict[str, Any]) -> dict[str, Any]:
     return req
 
 
-async def test_the_key_file_named_by_the_environment_is_used(
+def key_file_in_environment(
     server: LocalProviderServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> Path:
     key_file = tmp_path / "key.json"
     key_file.write_text(json.dumps(credentials(token_uri=server.token_uri())))
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    return key_file
+
+
+async def test_the_key_file_named_by_the_environment_is_used(
+    server: LocalProviderServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file_in_environment(server, tmp_path, monkeypatch)
     response = await final(without_credentials(request(server)))
     assert response.finish_reason == "stop"
     assert server.token_requests == 1
@@ -383,9 +390,7 @@ async def test_a_bad_key_file_is_a_configuration_error_without_its_content(
 async def test_a_replaced_key_file_is_read_again(
     server: LocalProviderServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    key_file = tmp_path / "key.json"
-    key_file.write_text(json.dumps(credentials(token_uri=server.token_uri())))
-    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    key_file = key_file_in_environment(server, tmp_path, monkeypatch)
     await final(without_credentials(request(server)))
     key_file.write_text(json.dumps({"type": "authorized_user"}))
     os.utime(key_file, ns=(1, 1))  # another version, whatever the clock's resolution
