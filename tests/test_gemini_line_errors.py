@@ -79,7 +79,7 @@ def test_braces_in_strings_and_escaped_quotes_do_not_count() -> None:
 
 
 def test_a_value_cut_short_by_the_end_of_the_body_is_handed_on_for_the_decoder() -> None:
-    out = events(TEXT + b"{\n  \"error\": {\n", [])
+    out = events(TEXT + b'{\n  "error": {\n', [])
     assert out[-1].data == '{\n  "error": {'
     decoder = codec_for("google").stream_decoder()
     for event in out[:-1]:
