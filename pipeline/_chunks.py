@@ -173,6 +173,19 @@ class CleanStage(Poisonable):
         text = self._cleaner.clean_segment(chunk.sentence).strip()
         return (AssistantMessageSentenceChunk(text),) if text else ()
 
+    @guarded
+    def feed_block(self, chunks: Sequence[ChatCompletionChunk], /) -> list[ChatCompletionChunk]:
+        out: list[ChatCompletionChunk] = []
+        clean = self._cleaner.clean_segment
+        for chunk in chunks:
+            if type(chunk) is not AssistantMessageSentenceChunk:
+                out.append(chunk)
+                continue
+            text = clean(chunk.sentence).strip()
+            if text:
+                out.append(AssistantMessageSentenceChunk(text))
+        return out
+
     def flush(self) -> Sequence[ChatCompletionChunk]:
         return ()
 
