@@ -29,6 +29,7 @@ from typing import Any
 import anyio
 
 from ._attempt import Attempt
+from ._chunks import feed_block
 from ._core import FusedCore, StageCore
 from ._errors import PipelineError, ProviderError
 from ._http import release_client
@@ -195,9 +196,9 @@ class ChatCompletionStream:
         after = self._after_commit
         # Called only once the caller has taken every pending chunk: the new ones replace them.
         if after is not None:
-            staged: list[ChatCompletionChunk] = []
-            for chunk in chunks:
-                staged.extend(after.feed(chunk))
+            # The read's chunks go through together: the sentence stage segments the text of
+            # consecutive deltas at once (same sentences, one segmenter call per read).
+            staged = feed_block(after, chunks)
             if end:
                 staged.extend(after.flush())
             chunks = staged

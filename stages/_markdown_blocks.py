@@ -25,7 +25,8 @@ M_FENCE_INFO = 6  # the info string after an opening fence
 M_CODE_START = 7  # the start of a line inside a fence: maybe the closing fence
 M_CODE = 8  # the rest of a line inside a fence
 
-_HEAD_CHARS = frozenset(" \t-*_=+")
+HEAD_CHARS = frozenset(" \t-*_=+")
+"""Characters a line may start with before it shows what block it is: held until then."""
 _FENCE_INFO_STOP = re.compile(r"[`\n]").search
 _CELL_SPLIT = re.compile(r"(?<!\\)\|").split
 _DELIMITER_ROW = re.compile(r"[|:\- \t]*-[|:\- \t]*").fullmatch
@@ -183,7 +184,7 @@ class BlockCore(InlineCore):
 
     def _at_start(self, text: str, pos: int) -> int:
         ch = text[pos]
-        if ch in _HEAD_CHARS:
+        if ch in HEAD_CHARS:
             self._buf.append(ch)
             if ch != " " and ch != "\t":
                 self._hmark = True

@@ -35,6 +35,15 @@ _NOTE_AFTER = frozenset("abcdefghijklmnopqrstuvwxyz)")
 _WRAP_MARKS = frozenset(".,;:!?")
 
 
+def _token_start(buf: str, limit: int, i: int) -> int:
+    """Where the run of non-space characters ending at ``buf[i]`` starts, at ``limit`` at most."""
+    window = buf[limit:i]
+    if not window or window[-1].isspace():
+        return i
+    # str.rsplit() splits at exactly the characters str.isspace() accepts, in one C call.
+    return i - len(window.rsplit(None, 1)[-1])
+
+
 class BoundaryRules(ScanState):
     """The decisions at candidate boundaries, on top of the scan state."""
 
@@ -229,13 +238,14 @@ class BoundaryRules(ScanState):
     ) -> tuple[int, int] | None:
         data = self._data
         start = self._start
-        marker = LIST_START.match(buf, start)
-        if marker is not None and marker.end() - len(marker.group(3)) == i:
-            return -1, j  # "1. First item", "• 9. Item", "a. Item": a list marker
-        token_start = i
         limit = max(start, i - _MAX_TOKEN)
-        while token_start > limit and not buf[token_start - 1].isspace():
-            token_start -= 1
+        token_start = _token_start(buf, limit, i)
+        # A list marker is at most a bullet and three digits: only a token that short can be
+        # one, so the regex runs for few periods.
+        if i - token_start <= 4:
+            marker = LIST_START.match(buf, start)
+            if marker is not None and marker.end() - len(marker.group(3)) == i:
+                return -1, j  # "1. First item", "• 9. Item", "a. Item": a list marker
         if token_start == limit > start:
             return j, j  # a long token (a URL, a path) is no abbreviation
         token = buf[token_start:i]

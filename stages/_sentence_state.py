@@ -266,7 +266,16 @@ class ScanState(Poisonable):
         return -1
 
     def _list_candidate(self, buf: str, i: int) -> bool:
-        return i > self._start + 1 and (buf[i - 1].isdigit() or buf[i - 1].isalpha())
+        """Whether the mark at ``buf[i]`` may end the next marker of a list (``3`` or ``b``).
+
+        Only a necessary condition, cheap enough for every period: the marker is the number
+        or the letter after the list's last one, with whitespace before it
+        (see :meth:`_list_item_here`).
+        """
+        if i <= self._start + 1:
+            return False
+        before = buf[i - 1]
+        return before.isdigit() or (before.isalpha() and buf[i - 2].isspace())
 
     def _item_at(self, buf: str, k: int, final: bool) -> bool | None:
         """Whether a list-item marker such as ``b)`` or ``iv.`` starts at ``buf[k]``."""

@@ -70,13 +70,15 @@ from typing import Literal
 
 from pipeline._core import guarded
 
-from ._markdown_blocks import M_TEXT, BlockCore
+from ._markdown_blocks import HEAD_CHARS, M_START, M_TEXT, BlockCore
 from ._markdown_inline import SPECIAL, SPECIAL_EMOJI
 
 __all__ = ("MarkdownCleaner", "clean_markdown")
 
 # A segment that starts a numbered list item starts a new block.
 _LIST_ITEM = re.compile(r"[ \t]*[0-9]{1,9}[.)][ \t]").match
+# First characters that may open a block (a bullet, rule, quote, heading, table or fence).
+_BLOCK_START = HEAD_CHARS | frozenset(">#|`~")
 
 
 class MarkdownCleaner(BlockCore):
@@ -168,6 +170,9 @@ class MarkdownCleaner(BlockCore):
             The clean text, stripped; empty when the segment was only markup (a rule, a
             dropped code block, a table delimiter row).
         """
+        plain = self._plain_segment(text)
+        if plain is not None:
+            return plain
         if self._carry and _LIST_ITEM(text):
             self._carry.clear()
         if text:
@@ -184,6 +189,27 @@ class MarkdownCleaner(BlockCore):
         return out
 
     # -- driver ---------------------------------------------------------------------------
+
+    def _plain_segment(self, text: str) -> str | None:
+        """The clean form of a segment of plain prose, or ``None`` if it needs the full path.
+
+        Plain means: the cleaner is at rest (at a line start, no fence open, no emphasis
+        carried in) and the segment holds no markdown character or line break and starts no
+        block. The full path would copy it unchanged and come back to this same state, so it
+        is skipped: that is most sentences of a voice reply.
+        """
+        if (
+            not text
+            or text[0] in _BLOCK_START
+            or self._mode != M_START
+            or self._carry
+            or self._buf
+            or self._special(text) is not None
+        ):
+            return None
+        self._nl_run = 0
+        self._fast = False
+        return text.strip()
 
     def _take(self) -> list[str]:
         out = self._out

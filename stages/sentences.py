@@ -55,6 +55,8 @@ from ._sentence_state import BULLETS, CLOSERS, OPEN_LIMIT, PAIRS, QUOTES, is_cjk
 __all__ = ("SUPPORTED_LANGUAGES", "SentenceSegmenter")
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = tuple(sorted(LANGUAGES))
+# The characters _advance tracks: brackets and quotes.
+_TRACKED = CLOSERS | frozenset(PAIRS) | QUOTES
 
 
 def _join(left: str, right: str) -> str:
@@ -223,7 +225,9 @@ class SentenceSegmenter(BoundaryRules):
                 self._list = None
                 if self._stack and end - self._stack[-1][1] > OPEN_LIMIT:
                     self._stack.clear()
-            self._advance(buf, i, resume)
+            # Most decisions pass only their own mark: skip the call when it tracks nothing.
+            if resume > i + 1 or buf[i] in _TRACKED:
+                self._advance(buf, i, resume)
             i = resume
         self._pos = i
         # Drop what has been emitted so the buffer holds one sentence plus lookahead.

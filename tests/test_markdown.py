@@ -433,3 +433,95 @@ def test_livekit_agreement_at_least_95_percent(monkeypatch: pytest.MonkeyPatch) 
     assert agreed >= 60
     assert good / agreed >= 0.95
     assert all(r.streaming_consistent for r in results)
+
+
+# -- the plain-prose shortcut of clean_segment --------------------------------------------
+
+
+class FullPathCleaner(MarkdownCleaner):
+    """The cleaner with its plain-prose shortcut switched off: every segment takes the full path."""
+
+    __slots__ = ()
+
+    def _plain_segment(self, text: str) -> str | None:
+        return None
+
+
+class CountingCleaner(MarkdownCleaner):
+    """The cleaner as it is, counting the segments its shortcut cleaned."""
+
+    __slots__ = ("taken",)
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.taken = 0
+
+    def _plain_segment(self, text: str) -> str | None:
+        plain = super()._plain_segment(text)
+        self.taken += plain is not None
+        return plain
+
+
+def _gold_sentences() -> list[list[str]]:
+    from stages.sentences import SentenceSegmenter
+
+    cases = json.loads((GOLD / "markdown_livekit.json").read_text(encoding="utf-8"))
+    texts = [case["input"] for case in cases]
+    for path in sorted(GOLD.glob("sbd_*.json")):
+        texts.extend(record["text"] for record in json.loads(path.read_text(encoding="utf-8")))
+    out = []
+    for text in texts:
+        segmenter = SentenceSegmenter(min_sentence_length=0)
+        out.append(segmenter.feed(text) + segmenter.flush())
+    return out
+
+
+GOLD_SENTENCES = _gold_sentences()
+
+
+@pytest.mark.parametrize("options", OPTION_SETS)
+def test_plain_prose_shortcut_gives_the_full_path_output_on_the_gold_sentences(
+    options: dict[str, Any],
+) -> None:
+    shortcut, full = CountingCleaner(**options), FullPathCleaner(**options)
+    for sentences in GOLD_SENTENCES:
+        for sentence in sentences:
+            assert shortcut.clean_segment(sentence) == full.clean_segment(sentence)
+        shortcut.flush()
+        full.flush()
+    assert shortcut.taken > 300  # the shortcut was actually exercised
+
+
+# Segments that leave the cleaner in each state a plain segment may meet next.
+SEGMENT_SHAPES = [
+    "Plain words here.",
+    "Then more.",
+    "```",
+    "```py",
+    "~~~",
+    "**Open.",
+    "close.**",
+    "*one",
+    "| a | b |",
+    "|---|---|",
+    "# Title",
+    "- item",
+    "1. First",
+    "> quoted",
+    "Line one\nline two.",
+    "  indented.",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    parts=st.lists(markdown_text | st.sampled_from(SEGMENT_SHAPES), max_size=10),
+    options=st.sampled_from(OPTION_SETS),
+)
+def test_plain_prose_shortcut_gives_the_full_path_output_after_any_segments(
+    parts: list[str], options: dict[str, Any]
+) -> None:
+    # Whatever state earlier segments left (an open fence, carried emphasis, a table), a
+    # segment cleans the same with and without the shortcut.
+    shortcut, full = MarkdownCleaner(**options), FullPathCleaner(**options)
+    assert [shortcut.clean_segment(p) for p in parts] == [full.clean_segment(p) for p in parts]

@@ -421,3 +421,42 @@ def test_a_flushed_segmenter_splits_what_follows_as_a_new_one_would(
     reused.flush()
     fresh = SentenceSegmenter()
     assert reused.feed(after) + reused.flush() == fresh.feed(after) + fresh.flush()
+
+
+def _gold_cases() -> list[tuple[str | None, str]]:
+    """Every gold text with the language it is written in (``None`` for the markdown)."""
+    cases: list[tuple[str | None, str]] = []
+    for path in sorted(GOLD.glob("sbd_*.json")):
+        language = path.stem.split("_")[1]
+        records = json.loads(path.read_text(encoding="utf-8"))
+        cases.extend((language, record["text"]) for record in records)
+    markdown = json.loads((GOLD / "markdown_livekit.json").read_text(encoding="utf-8"))
+    cases.extend((None, case["input"]) for case in markdown)
+    return cases
+
+
+_GOLD_CASES = _gold_cases()
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(_GOLD_CASES),
+    st.lists(st.integers(min_value=0), max_size=24),
+    st.sampled_from([0, 6]),
+    st.booleans(),
+)
+def test_any_split_of_a_gold_text_gives_the_same_sentences(
+    case: tuple[str | None, str], cuts: list[int], min_len: int, clean_text: bool
+) -> None:
+    # The sentence stage hands the segmenter one read's deltas as one text: that is only
+    # right because no split of a text, however it falls, changes its sentences.
+    language, text = case
+    options: dict[str, Any] = {"language": language, "min_len": min_len, "clean_text": clean_text}
+    assert segment(_chunks(text, cuts), **options) == segment([text], **options)
+
+
+@pytest.mark.parametrize(("language", "text"), _GOLD_CASES[::7])
+def test_gold_text_one_character_at_a_time_gives_the_same_sentences(
+    language: str | None, text: str
+) -> None:
+    assert by_char(text, language=language) == split(text, language=language)
