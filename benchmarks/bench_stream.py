@@ -1,7 +1,11 @@
 """CPU cost per delta: the full pipeline against raw httpx, in the same run.
 
-A local provider server in another process streams N OpenAI deltas as fast as it can. Each
-round runs, back to back on one trio loop:
+A local provider server in another process streams N deltas arriving at once: one HTTP chunk
+per event, as the providers frame them, gathered into 64 KB writes (``Synthetic(burst_bytes=…)``),
+so each socket read carries many events. (With ``--write-per-event`` the server writes each
+event on its own instead; every client then reads as fast as the server writes, and its CPU per
+delta is mostly the cost of one socket read per event, ~10 µs here even for a bare recv loop.)
+Each round runs, back to back on one trio loop:
 
   (a) baseline: raw httpx ``aiter_lines`` + ``json.loads`` + pulling out ``delta.content``;
   (b) the public API, ``generate_chat_completion_stream`` (decoding, tool calls, aggregation);
@@ -20,8 +24,8 @@ the rounds. Targets: pipeline ≤ 0.4 × raw httpx and ≤ 1.0 × the raw socket
 sentences ≤ 0.5 × raw httpx.
 
 Run: ``.venv/bin/python benchmarks/bench_stream.py [--deltas 5000] [--rounds 7]
-[--backend trio|asyncio] [--pace-ms 20]`` (with ``--pace-ms``: one OpenAI stream, deltas that
-far apart; target pipeline ≤ 0.9 × raw httpx).
+[--backend trio|asyncio] [--pace-ms 20] [--write-per-event]`` (with ``--pace-ms``: one OpenAI
+stream, deltas that far apart; target pipeline ≤ 0.9 × raw httpx).
 """
 
 from __future__ import annotations
@@ -224,8 +228,8 @@ PROVIDERS = {
 }
 
 
-async def main(deltas: int, rounds: int, backend: str) -> None:
-    scenario = Synthetic(deltas=deltas)
+async def main(deltas: int, rounds: int, backend: str, per_event: bool) -> None:
+    scenario = Synthetic(deltas=deltas, burst_bytes=None if per_event else BURST_BYTES)
     with spawn_server_process() as root:
         runs: dict[str, Callable[[], Awaitable[int]]] = {}
         sockets: list[RawSocket] = []
@@ -272,6 +276,10 @@ async def main(deltas: int, rounds: int, backend: str) -> None:
     print(f"target (sentences <= 0.5x httpx): {'met' if voice <= 0.5 * floor else 'NOT met'}")
 
 
+BURST_BYTES = 64 * 1024
+"""The server's write size for a burst: many events per socket read, as from a fast provider."""
+
+
 async def paced(deltas: int, rounds: int, backend: str, pace_ms: int) -> None:
     """One OpenAI stream at ``pace_ms`` per delta: CPU per delta, httpx vs socket vs pipeline."""
     with spawn_server_process() as root:
@@ -309,8 +317,13 @@ if __name__ == "__main__":
     parser.add_argument(
         "--pace-ms", type=int, default=0, help="one paced stream instead of bursts (e.g. 20)"
     )
+    parser.add_argument(
+        "--write-per-event", action="store_true", help="burst: one server write per event"
+    )
     args = parser.parse_args()
     if args.pace_ms:
         anyio.run(paced, args.deltas, args.rounds, args.backend, args.pace_ms, backend=args.backend)
     else:
-        anyio.run(main, args.deltas, args.rounds, args.backend, backend=args.backend)
+        anyio.run(
+            main, args.deltas, args.rounds, args.backend, args.write_per_event, backend=args.backend
+        )
