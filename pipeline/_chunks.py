@@ -5,8 +5,9 @@ between them (``sentences → translate → clean → speak``) using nothing but
 The final aggregator runs before them on the raw events, which is why the final response
 always keeps the raw text while sentences carry the cleaned one.
 
-The stream hands the stages the chunks of one body read together (:func:`feed_block`): a stage
-that offers ``feed_block`` (:class:`BlockStage`) takes them in one call, which lets the
+The stream hands the stages the chunks of one body read together
+(:meth:`~pipeline._core.FusedCore.feed_block`): a stage that offers ``feed_block``
+(:class:`BlockStage`) takes them in one call, which lets the
 sentence stage give the segmenter the text of a read's deltas as one string instead of one
 call per delta. That changes nothing but speed, because the segmenter's sentences never
 depend on how the text is split.
@@ -15,12 +16,12 @@ depend on how the text is split.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from stages.markdown import MarkdownCleaner
 from stages.sentences import SentenceSegmenter
 
-from ._core import FusedCore, Poisonable, StageCore, guarded
+from ._core import Poisonable, StageCore, guarded
 from ._events import Event, Finish, ResponseReady, TextDelta, ToolCallReady, UsageReported
 from ._types import (
     AssistantMessageDeltaChunk,
@@ -68,33 +69,6 @@ class BlockStage(Protocol):
     def feed_block(self, chunks: Sequence[ChatCompletionChunk], /) -> list[ChatCompletionChunk]:
         """Consume ``chunks`` in order; return every output they make certain."""
         ...
-
-
-def feed_block(
-    stages: StageCore[Any, Any], chunks: Sequence[ChatCompletionChunk]
-) -> list[ChatCompletionChunk]:
-    """Feed the chunks of one read through ``stages`` (a :class:`FusedCore` or one stage).
-
-    The block goes through the stages one stage at a time: a :class:`BlockStage` takes it in
-    one call, any other stage one chunk at a time. Each stage sees the same chunks in the same
-    order as when they are fed one by one, so the output is the same.
-    """
-    cores = stages.cores if isinstance(stages, FusedCore) else (stages,)
-    items: Sequence[Any] = chunks
-    for core in cores:
-        if not items:
-            return []
-        # getattr rather than isinstance(core, BlockStage): this runs once per stage per read,
-        # and a runtime protocol check costs more than the call it saves on a small read.
-        take_block = getattr(core, "feed_block", None)
-        if take_block is not None:
-            items = take_block(items)
-        else:
-            out: list[Any] = []
-            for one in items:
-                out.extend(core.feed(one))
-            items = out
-    return list(items)
 
 
 # Chunks before which the text so far is complete: a tool call (the agent runs it at once,

@@ -24,12 +24,10 @@ import asyncio
 import enum
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
 
 import anyio
 
 from ._attempt import Attempt
-from ._chunks import feed_block
 from ._core import FusedCore, StageCore
 from ._errors import PipelineError, ProviderError
 from ._http import release_client
@@ -73,7 +71,7 @@ class ChatCompletionStream:
 
     def __init__(self, supervisor: Supervisor, *, stages: Sequence[ChunkStage] = ()) -> None:
         self._supervisor = supervisor
-        self._after_commit: StageCore[Any, Any] | None = FusedCore(stages) if stages else None
+        self._after_commit: FusedCore | None = FusedCore(stages) if stages else None
         # Chunks ready for the caller, from position ``_next`` on. A list replaced at each
         # pull, not a deque: a deque's first block costs 600 bytes per open stream.
         self._pending: list[ChatCompletionChunk] = []
@@ -198,7 +196,7 @@ class ChatCompletionStream:
         if after is not None:
             # The read's chunks go through together: the sentence stage segments the text of
             # consecutive deltas at once (same sentences, one segmenter call per read).
-            staged = feed_block(after, chunks)
+            staged = after.feed_block(chunks)
             if end:
                 staged.extend(after.flush())
             chunks = staged

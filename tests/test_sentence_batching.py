@@ -40,7 +40,7 @@ from pipeline import (
     aclose_http_clients,
     generate_chat_completion_stream,
 )
-from pipeline._chunks import SentenceStage, feed_block, voice_stages
+from pipeline._chunks import SentenceStage, voice_stages
 from pipeline._core import FusedCore
 from pipeline.testing import (
     DEFAULT_SCENARIO,
@@ -223,7 +223,7 @@ def test_any_cut_into_blocks_gives_the_chunk_by_chunk_output(
     stages = FusedCore(voice_stages(options))
     got: list[object] = []
     for a, b in itertools.pairwise(points):
-        got.extend(feed_block(stages, chunks[a:b]))
+        got.extend(stages.feed_block(chunks[a:b]))
     got.extend(stages.flush())
     assert got == wanted
 
