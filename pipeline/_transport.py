@@ -7,11 +7,16 @@ through a chain of async generators: a provider sends one chunk per SSE event, s
 5,000 deltas costs 5,000 trips through that chain. Here a body read returns everything the
 socket had, de-framed in one pass by :class:`stages.chunked.ChunkedDecoder`.
 
+Time budgets: connect, TLS, the request's write and the response head each wait once per
+response, bounded by httpx's per-operation timeouts; the body's reads take no cancel scope of
+their own: one idle deadline per response bounds each wait for more bytes
+(:mod:`pipeline._idle`, over the sockets of :mod:`pipeline._network`).
+
 Only public extension points are used: :class:`httpcore.AsyncConnectionPool` with its
 ``create_connection`` hook, :class:`httpcore.AsyncConnectionInterface`, httpcore's network
-backends and streams, and h11's public API (it writes the request and parses the response
-head; ``trailing_data`` gives the body bytes read along with the head). Proxies and HTTP/2
-are left to httpx's own transport (see :mod:`pipeline._http`).
+backend and stream interfaces, and h11's public API (it writes the request and parses the
+response head; ``trailing_data`` gives the body bytes read along with the head). Proxies and
+HTTP/2 are left to httpx's own transport (see :mod:`pipeline._http`).
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from typing import Any
 import h11
 import httpcore
 import httpx
-import sniffio
 
 from stages.chunked import ChunkedDecoder, ChunkedFramingError
+
+from ._idle import IdleAlarm, SocketWatch, idle_alarm
+from ._network import NetworkBackend, NetworkStream
 
 READ_BLOCK = 256 * 1024
 """Bytes asked of the socket per read: a burst of events arrives in a few reads."""
@@ -71,13 +78,6 @@ def as_httpx_error(exc: Exception) -> Exception:
     return exc
 
 
-def network_backend() -> httpcore.AsyncNetworkBackend:
-    """httpcore's backend for the running event loop (a pool is made per loop)."""
-    if sniffio.current_async_library() == "trio":
-        return httpcore.TrioBackend()
-    return httpcore.AnyIOBackend()
-
-
 class BulkConnection(httpcore.AsyncConnectionInterface):
     """One HTTP/1.1 connection (plain TCP or TLS) of a :class:`BulkConnectionPool`."""
 
@@ -87,13 +87,15 @@ class BulkConnection(httpcore.AsyncConnectionInterface):
         *,
         ssl_context: ssl.SSLContext | None,
         keepalive_expiry: float | None,
-        backend: httpcore.AsyncNetworkBackend,
+        backend: NetworkBackend,
+        alarm: IdleAlarm,
     ) -> None:
         self._origin = origin
         self._ssl_context = ssl_context
         self._keepalive_expiry = keepalive_expiry
         self._backend = backend
-        self._network: httpcore.AsyncNetworkStream | None = None
+        self._alarm = alarm
+        self._network: NetworkStream | None = None
         self._state = _NEW
         self._expire_at: float | None = None
         self._draining: BulkBody | None = None
@@ -128,6 +130,8 @@ class BulkConnection(httpcore.AsyncConnectionInterface):
             await self._finish_draining(timeouts.get("read"))
         self._state = _ACTIVE
         self.requests += 1
+        watch: SocketWatch | None = None
+        writing = True
         try:
             if self._network is None:
                 await self.connect(timeouts.get("connect"))
@@ -135,13 +139,26 @@ class BulkConnection(httpcore.AsyncConnectionInterface):
             network = self._network
             assert network is not None
             head = h11.Connection(h11.CLIENT)
-            await network.write(await _serialize(head, request), timeout=timeouts.get("write"))
-            response = await _receive_head(head, network, timeouts.get("read"))
-        except BaseException:
+            data = await _serialize(head, request)
+            watch = SocketWatch(self._alarm, network)
+            watch.limit(timeouts.get("write"))
+            watch.waiting_since = self._alarm.clock()
+            await network.send(data)
+            watch.waiting_since = None
+            writing = False
+            watch.limit(timeouts.get("read"))
+            response = await _receive_head(head, network, watch)
+        except BaseException as exc:
             await self.aclose()
+            if watch is not None:
+                expired = watch.expired and isinstance(exc, Exception)
+                timeout = _timed_out(watch, writing=writing) if expired else None
+                watch.stop()
+                if timeout is not None:
+                    raise timeout from None
             raise
         first, _ = head.trailing_data
-        body = BulkBody(self, network, _framing(request, response), first, timeouts.get("read"))
+        body = BulkBody(self, network, _framing(request, response), first, watch)
         return httpcore.Response(
             status=response.status_code,
             headers=list(response.headers.raw_items()),
@@ -248,15 +265,18 @@ async def _serialize(head: h11.Connection, request: httpcore.Request) -> bytes:
 
 
 async def _receive_head(
-    head: h11.Connection, network: httpcore.AsyncNetworkStream, read_seconds: float | None
+    head: h11.Connection, network: NetworkStream, watch: SocketWatch
 ) -> h11.Response:
+    clock = watch.alarm.clock
     while True:
         try:
             event = head.next_event()
         except h11.RemoteProtocolError as exc:
             raise httpcore.RemoteProtocolError(str(exc)) from exc
         if event is h11.NEED_DATA:
-            data = await network.read(READ_BLOCK, timeout=read_seconds)
+            watch.waiting_since = clock()
+            data = await network.receive(READ_BLOCK)
+            watch.waiting_since = None
             if not data and head.their_state == h11.SEND_RESPONSE:
                 raise httpcore.RemoteProtocolError(
                     "Server disconnected without sending a response."
@@ -265,6 +285,16 @@ async def _receive_head(
         elif isinstance(event, h11.Response):
             return event
         # An informational (1xx) response: the real one follows.
+
+
+def _timed_out(watch: SocketWatch, *, writing: bool, received: int | None = None) -> Exception:
+    """The timeout a wait closed by the alarm raises, for httpx to map to its own."""
+    seconds = f"{watch.idle_limit:g} s"
+    if writing:
+        return httpcore.WriteTimeout(f"could not send the request within {seconds}")
+    if received is None:
+        return httpcore.ReadTimeout(f"no response head within {seconds}")
+    return httpcore.ReadTimeout(f"no bytes of the body for {seconds} (after byte {received})")
 
 
 class _Framing:
@@ -299,14 +329,14 @@ class BulkBody:
     """A response body read in blocks: each ``__anext__`` returns all the payload one read had.
 
     Its own async iterator (no generator), so nothing is left suspended when it is dropped.
-    After :meth:`aclose` iteration simply stops.
+    After :meth:`aclose` iteration simply stops. With a watch, each wait for bytes is bounded by
+    its alarm (see :mod:`pipeline._idle`), not by a cancel scope per read.
     """
 
     __slots__ = (
         "_closed",
         "_connection",
         "_decoder",
-        "_done",
         "_ending",
         "_failed",
         "_first",
@@ -315,16 +345,17 @@ class BulkBody:
         "_received",
         "_remaining",
         "_tail",
-        "_timeout",
+        "_watch",
+        "done",
     )
 
     def __init__(
         self,
         connection: BulkConnection,
-        network: httpcore.AsyncNetworkStream,
+        network: NetworkStream,
         framing: _Framing,
         first: bytes,
-        timeout: float | None,
+        watch: SocketWatch | None = None,
     ) -> None:
         self._connection = connection
         self._network = network
@@ -332,34 +363,54 @@ class BulkBody:
         self._decoder = ChunkedDecoder() if framing.chunked else None
         self._remaining = framing.length
         self._first: bytes | None = first
-        self._timeout = timeout
         self._received = 0  # body bytes read, for error messages
         self._tail = False  # bytes arrived after the body's end: never reuse the connection
-        self._done = framing.length == 0
+        self.done = framing.length == 0
+        """The whole body (its framing included) has been read."""
         self._closed = False
         self._failed = False  # a read or the framing failed: the connection is unusable
         self._ending = False  # the reader saw the body's logical end (see expect_end)
+        self._watch = watch
+        if self.done:
+            self._stop_watching()
 
     def __aiter__(self) -> BulkBody:
         return self
 
     async def __anext__(self) -> bytes:
+        watch = self._watch
         try:
-            while not (self._done or self._closed):
+            while not (self.done or self._closed):
                 data = self._first
                 if data is not None:
                     self._first = None
                     if not data:
                         continue
+                elif watch is None:
+                    data = await self._network.receive(READ_BLOCK)
                 else:
-                    data = await self._network.read(READ_BLOCK, timeout=self._timeout)
+                    watch.waiting_since = watch.alarm.clock()
+                    data = await self._network.receive(READ_BLOCK)
+                    watch.waiting_since = None
                 payload = self._decode(data)
                 if payload:
                     return payload
-        except BaseException:
+        except BaseException as exc:
             self._failed = True  # a failed or cancelled read: never reuse the connection
+            timeout = None
+            if watch is not None and watch.expired and isinstance(exc, Exception):
+                timeout = _timed_out(watch, writing=False, received=self._received)
+            self._stop_watching()
+            if timeout is not None:
+                raise timeout from None
             raise
+        self._stop_watching()
         raise StopAsyncIteration
+
+    def _stop_watching(self) -> None:
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.stop()
 
     def expect_end(self) -> None:
         """The reader saw the logical end: what is left is framing, worth draining for reuse."""
@@ -368,7 +419,7 @@ class BulkBody:
     async def drain(self, seconds: float) -> bool:
         """Read the rest of this body (bounded); whether the connection can be reused."""
         drained = 0
-        while not self._done:
+        while not self.done:
             data = self._first
             if data is not None:
                 self._first = None
@@ -394,13 +445,13 @@ class BulkBody:
             except ChunkedFramingError as exc:
                 raise httpcore.RemoteProtocolError(f"malformed chunked body: {exc}") from None
             if decoder.finished:
-                self._done = True
+                self.done = True
                 self._tail = bool(decoder.extra)
             return payload
         remaining = self._remaining
         if remaining is None:  # delimited by the server closing the connection
             if not data:
-                self._done = True
+                self.done = True
             return data
         if not data:
             raise httpcore.RemoteProtocolError(
@@ -410,7 +461,7 @@ class BulkBody:
         if len(data) >= remaining:
             self._tail = len(data) > remaining
             data = data[:remaining]
-            self._done = True
+            self.done = True
         self._remaining = remaining - len(data)
         return data
 
@@ -418,9 +469,10 @@ class BulkBody:
         if self._closed:
             return
         self._closed = True
+        self._stop_watching()
         keep = self._framing.keep_alive and not self._failed
-        reusable = keep and self._done and not self._tail
-        draining = keep and self._ending and not self._done
+        reusable = keep and self.done and not self._tail
+        draining = keep and self._ending and not self.done
         await self._connection.body_closed(self, reusable=reusable, draining=draining)
 
 
@@ -439,7 +491,8 @@ class BulkConnectionPool(httpcore.AsyncConnectionPool):
         max_keepalive_connections: int,
         keepalive_expiry: float | None,
     ) -> None:
-        self._backend = network_backend()
+        self._backend = NetworkBackend()
+        self._alarm = idle_alarm()
         self._tls = ssl_context
         self._expiry = keepalive_expiry
         self._warm: list[BulkConnection] = []
@@ -454,7 +507,11 @@ class BulkConnectionPool(httpcore.AsyncConnectionPool):
 
     def new_connection(self, origin: httpcore.Origin) -> BulkConnection:
         return BulkConnection(
-            origin, ssl_context=self._tls, keepalive_expiry=self._expiry, backend=self._backend
+            origin,
+            ssl_context=self._tls,
+            keepalive_expiry=self._expiry,
+            backend=self._backend,
+            alarm=self._alarm,
         )
 
     def create_connection(self, origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
