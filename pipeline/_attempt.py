@@ -231,10 +231,11 @@ class Attempt:
         """
         codec = self.prepared.codec
         self._started = anyio.current_time()
-        seconds = self.prepared.planned.request.timeout
+        request = self.prepared.planned.request
+        seconds = request.timeout
         waits = TIMEOUTS if seconds is None else httpx.Timeout(seconds)
         response, shard = await send_request(
-            self.prepared.spec, codec, stream=self.stream, waits=waits
+            self.prepared.spec, codec, stream=self.stream, waits=waits, http2=request.http2
         )
         self._head = anyio.current_time()
         self.status_code = response.status_code
@@ -443,7 +444,12 @@ class Attempt:
 
 
 async def send_request(
-    spec: HTTPRequestSpec, codec: ProviderCodec, *, stream: bool, waits: httpx.Timeout
+    spec: HTTPRequestSpec,
+    codec: ProviderCodec,
+    *,
+    stream: bool,
+    waits: httpx.Timeout,
+    http2: bool = False,
 ) -> tuple[httpx.Response, Shard]:
     """Send ``spec``; an error status becomes the codec's typed error (body read first).
 
@@ -452,7 +458,7 @@ async def send_request(
     """
     provider = codec.provider.value
     spec = await authorize(spec, provider=provider)
-    shard = acquire_client(spec.url)
+    shard = acquire_client(spec.url, http2=http2)
     try:
         try:
             request = build_request(

@@ -46,6 +46,8 @@ class Shard:
 @dataclass(slots=True)
 class _Pool:
     http2: bool
+    prior_knowledge: bool = False
+    """HTTP/2 over plain ``http``: no TLS handshake to offer ``h2`` in, so it is assumed (h2c)."""
     shards: list[Shard] = field(default_factory=list)
 
     def acquire(self) -> Shard:
@@ -53,7 +55,7 @@ class _Pool:
         if best is None or (
             best.in_flight >= CONNECTIONS_PER_SHARD and len(self.shards) < MAX_SHARDS
         ):
-            client, bulk = _new_client(self.http2)
+            client, bulk = _new_client(self.http2, prior_knowledge=self.prior_knowledge)
             best = Shard(client, pool=bulk)
             self.shards.append(best)
         best.in_flight += 1
@@ -82,7 +84,9 @@ def _env_proxies() -> bool:
     return any(urllib.request.getproxies().values())
 
 
-def _new_client(http2: bool) -> tuple[httpx.AsyncClient, BulkConnectionPool | None]:
+def _new_client(
+    http2: bool, *, prior_knowledge: bool = False
+) -> tuple[httpx.AsyncClient, BulkConnectionPool | None]:
     if not http2 and not _env_proxies():
         from ._transport import BulkConnectionPool, BulkTransport
 
@@ -98,8 +102,14 @@ def _new_client(http2: bool) -> tuple[httpx.AsyncClient, BulkConnectionPool | No
         max_keepalive_connections=CONNECTIONS_PER_SHARD,
         keepalive_expiry=KEEPALIVE_EXPIRY,
     )
+    # httpx's own transport. With HTTP/2 over TLS, ALPN decides and HTTP/1.1 stays allowed;
+    # over plain http HTTP/1.1 is switched off, which is how httpcore speaks h2c directly.
     client = httpx.AsyncClient(
-        limits=limits, timeout=TIMEOUTS, http2=http2, verify=tls_context(http2)
+        limits=limits,
+        timeout=TIMEOUTS,
+        http1=not (http2 and prior_knowledge),
+        http2=http2,
+        verify=tls_context(http2),
     )
     return client, None
 
@@ -185,13 +195,15 @@ def _origin(url: str) -> str:
 def acquire_client(url: str, *, http2: bool = False) -> Shard:
     """A shard of the shared client for ``url``'s origin on this event loop.
 
+    ``http2`` picks the origin's HTTP/2 pool (h2c with prior knowledge for ``http://``).
     The caller must hand it back with :func:`release_client` when its request is done.
     """
     pools = _pools.setdefault(loop_key(), {})
-    key = (_origin(url), http2)
+    origin = _origin(url)
+    key = (origin, http2)
     pool = pools.get(key)
     if pool is None:
-        pool = pools[key] = _Pool(http2)
+        pool = pools[key] = _Pool(http2, prior_knowledge=http2 and origin.startswith("http://"))
     return pool.acquire()
 
 
