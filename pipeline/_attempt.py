@@ -522,11 +522,14 @@ async def _wind_down(body: AsyncIterator[bytes]) -> None:
 
     httpx reads a body through several nested async generators; closing the response closes the
     socket but leaves them suspended, and trio warns about each one it collects. Resuming the
-    outermost one now makes the innermost hit the closed socket, and that error unwinds and
-    finishes every generator of the chain. It ends at once: only bytes already buffered remain.
+    outermost one in a cancelled scope makes the innermost raise at its first checkpoint, and
+    that unwinds and finishes every generator of the chain at once. Never a read: an HTTP/2
+    stream's connection stays open, and a read there would wait for frames that never come.
     """
-    try:
-        async for _ in body:
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        try:
+            async for _ in body:
+                pass
+        except Exception:
             pass
-    except Exception:
-        pass
