@@ -87,6 +87,17 @@ def _env_proxies() -> bool:
 def _new_client(
     http2: bool, *, prior_knowledge: bool = False
 ) -> tuple[httpx.AsyncClient, BulkConnectionPool | None]:
+    if http2 and not _env_proxies():
+        # Our HTTP/2 connections: a stream the consumer leaves is reset (pipeline._http2).
+        from ._http2 import Http2ConnectionPool, Http2Transport
+
+        multiplexed = Http2ConnectionPool(
+            ssl_context=tls_context(True),
+            max_connections=CONNECTIONS_PER_SHARD,
+            max_keepalive_connections=CONNECTIONS_PER_SHARD,
+            keepalive_expiry=KEEPALIVE_EXPIRY,
+        )
+        return httpx.AsyncClient(transport=Http2Transport(multiplexed), timeout=TIMEOUTS), None
     if not http2 and not _env_proxies():
         from ._transport import BulkConnectionPool, BulkTransport
 
