@@ -102,13 +102,18 @@ class Http2Connection(httpcore.AsyncConnectionInterface):
         self._failure: Exception | None = None  # why the connection broke, for every stream
         self._goaway = False
         self._max_streams = 100  # until the server's SETTINGS say otherwise
+        self._settled = False  # the server's SETTINGS arrived
         self._expire_at: float | None = None
         self.requests = 0
         """Requests sent on this connection."""
 
     # ---------------------------------------------------------------- connecting
 
-    async def _connect(self, seconds: float | None) -> None:
+    async def connect(self, seconds: float | None) -> None:
+        """Open the connection (TCP, TLS for ``https``, HTTP/2's preface); ``seconds`` bounds
+        each step. Used ahead of any request by :meth:`Http2ConnectionPool.open_warm`, which
+        then also waits for the server's settings.
+        """
         async with self._connect_lock:
             if self._network is not None or self._http11 is not None:
                 return
@@ -156,6 +161,15 @@ class Http2Connection(httpcore.AsyncConnectionInterface):
                 await network.aclose()
                 raise
 
+    async def settle(self, seconds: float | None) -> None:
+        """Wait for the server's SETTINGS: the connection is known to speak HTTP/2, and idle."""
+        if self._http11 is None:
+            await self._read_until(lambda: self._settled, seconds)
+        if self._state == _NEW:
+            self._state = _IDLE
+            expiry = self._keepalive_expiry
+            self._expire_at = None if expiry is None else time.monotonic() + expiry
+
     # ---------------------------------------------------------------- the interface
 
     async def handle_async_request(self, request: httpcore.Request) -> httpcore.Response:
@@ -163,7 +177,7 @@ class Http2Connection(httpcore.AsyncConnectionInterface):
             raise httpcore.ConnectionNotAvailable()
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         if self._network is None and self._http11 is None:
-            await self._connect(timeouts.get("connect"))
+            await self.connect(timeouts.get("connect"))
         if self._http11 is not None:
             return await self._http11.handle_async_request(request)
         if not self._may_open_stream():
@@ -233,10 +247,10 @@ class Http2Connection(httpcore.AsyncConnectionInterface):
             return False
         if self._expire_at is not None and time.monotonic() > self._expire_at:
             return True
-        # An idle connection with bytes to read is most likely the server going away (GOAWAY,
-        # or the socket closed): a new connection is cheaper than a request that fails on it.
-        network = self._network
-        return network is None or bool(network.get_extra_info("is_readable"))
+        # Bytes waiting on an idle connection are no sign of a close, unlike HTTP/1.1: they are
+        # usually the END_STREAM of a stream closed at its terminal event. A server going away
+        # says so (GOAWAY), and a stream it excluded is resent on another connection.
+        return self._goaway or self._network is None
 
     def is_idle(self) -> bool:
         if self._http11 is not None:
@@ -365,6 +379,7 @@ class Http2Connection(httpcore.AsyncConnectionInterface):
                     event.flow_controlled_length or 0, event.stream_id or 0
                 )
         elif isinstance(event, h2.events.RemoteSettingsChanged):
+            self._settled = True
             changed = event.changed_settings.get(h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS)
             if changed is not None and changed.new_value is not None:
                 self._max_streams = max(1, min(changed.new_value, 100))
@@ -482,6 +497,8 @@ class Http2ConnectionPool(httpcore.AsyncConnectionPool):
         self._backend = network_backend()
         self._tls = ssl_context
         self._expiry = keepalive_expiry
+        self._warm: list[Http2Connection] = []
+        self._discard: list[Http2Connection] = []  # expired warm ones, closed with the pool
         super().__init__(
             ssl_context=ssl_context,
             max_connections=max_connections,
@@ -491,9 +508,49 @@ class Http2ConnectionPool(httpcore.AsyncConnectionPool):
         )
 
     def create_connection(self, origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
+        while self._warm:
+            connection = self._warm.pop()
+            if connection.can_handle_request(origin) and not connection.has_expired():
+                return connection
+            self._discard.append(connection)
+        return self._new(origin)
+
+    def _new(self, origin: httpcore.Origin) -> Http2Connection:
         return Http2Connection(
             origin, ssl_context=self._tls, keepalive_expiry=self._expiry, backend=self._backend
         )
+
+    async def open_warm(self, origin: httpcore.Origin, seconds: float | None) -> None:
+        """Open a connection to ``origin`` ahead of any request; the next new one is it.
+
+        One is enough: it carries many streams. On failure nothing is kept.
+        """
+        if any(c.can_handle_request(origin) and not c.has_expired() for c in self._warm):
+            return
+        if any(c.can_handle_request(origin) and c.is_available() for c in self.connections):
+            return
+        connection = self._new(origin)
+        try:
+            await connection.connect(seconds)
+            await connection.settle(seconds)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await connection.aclose()
+            raise
+        self._warm.append(connection)
+
+    @property
+    def warm(self) -> int:
+        """Open connections waiting for their first request."""
+        return len(self._warm)
+
+    async def aclose(self) -> None:
+        leftovers = [*self._warm, *self._discard]
+        self._warm.clear()
+        self._discard.clear()
+        for connection in leftovers:
+            await connection.aclose()
+        await super().aclose()
 
 
 class Http2Transport(httpx.AsyncBaseTransport):

@@ -46,15 +46,15 @@ async def warm_up(
     where the next requests to those hosts find them (idle ones expire after 30 s, as any
     keep-alive connection does). Also loads the CA bundle and the HTTP stack's code.
 
-    HTTP/2 (``http2=True`` for provider names, a request's own ``http2`` field) loads its
-    TLS context and protocol code and creates the host's HTTP/2 pool, but opens no connection:
-    httpx's HTTP/2 pool connects on its first request, which then pays TCP and TLS once for
-    the many streams that share that connection.
+    An HTTP/2 host (``http2=True`` for provider names, a request's own ``http2`` field) gets
+    one connection whatever ``connections`` says: it carries many streams. It is opened up to
+    the server's SETTINGS, so it is known to speak HTTP/2 (over ``https``, if ALPN picks
+    HTTP/1.1 the connection serves HTTP/1.1 instead).
 
     Args:
         providers: Provider names, or requests, whose hosts to connect to.
         connections: Connections to have open per host (at most 64); ones already open
-            count. Not used for HTTP/2 hosts.
+            count. An HTTP/2 host gets one (none with 0).
         http2: Warm the HTTP/2 pools of the provider names (requests say for themselves).
 
     Raises:
@@ -101,16 +101,23 @@ def _as_request(
 
 
 async def _warm_origin(url: str, provider: str, wanted: int, *, http2: bool) -> None:
-    if http2:
-        tls_context(True)  # its own context: connecting sets the ALPN protocols on it
-        import h2.connection  # noqa: F401  # the protocol code httpcore imports on connecting
     shard = acquire_client(url, http2=http2)
     release_client(shard)  # only its pool is used, for connections it will hand out later
-    pool = shard.pool
-    if pool is None:  # HTTP/2 or a proxy: httpx's own pool, which opens on first use
-        return
     parsed = httpx.URL(url)
     origin = httpcore.Origin(parsed.raw_scheme, parsed.raw_host, parsed.port or _port(parsed))
+    if shard.http2_pool is not None:
+        if wanted:
+            try:
+                await shard.http2_pool.open_warm(origin, TIMEOUTS.connect)
+            except Exception as exc:
+                error = transport_error(as_httpx_error(exc), provider=provider)
+                if error is None:
+                    raise
+                raise error from exc
+        return
+    pool = shard.pool
+    if pool is None:  # a proxy: httpx's own pool, which opens on first use
+        return
     have = pool.warm + sum(
         1 for c in pool.connections if c.can_handle_request(origin) and c.is_idle()
     )

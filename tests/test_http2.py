@@ -295,13 +295,26 @@ def test_http2_round_trips_through_validation() -> None:
     assert "http2=True" in repr(to_request(typed))
 
 
-async def test_warm_up_http2_opens_no_connection_and_the_first_request_works(
+async def test_warm_up_opens_one_http2_connection_that_the_first_request_uses(
     server: LocalHttp2Server,
 ) -> None:
     spec = Synthetic(3)
     warm = to_request(request(server.base_url(spec)))
-    await warm_up([warm])
-    assert server.connections_accepted == 0  # HTTP/2 pools connect on their first request
+    await warm_up([warm], connections=0)
+    assert server.connections_accepted == 0
+    await warm_up([warm], connections=4)  # one is enough: it carries every stream
+    assert server.connections_accepted == 1
+    assert server.h2_streams_opened == 0  # nothing was sent but the handshake
+    await warm_up([warm])  # already warm: nothing more
     chunks = await collect(request(server.base_url(spec)))
     assert text_of(chunks) == "".join(synthetic_tokens(spec))
     assert server.connections_accepted == 1
+    await closed_and_idle(server)
+
+
+async def test_warm_up_http2_against_a_closed_port_is_a_connection_error() -> None:
+    async with open_local_http2_server() as gone:
+        url = gone.base_url(Synthetic(3))
+    with pytest.raises(ProviderConnectionError):
+        await warm_up([to_request(request(url))])
+    await aclose_http_clients()
