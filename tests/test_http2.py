@@ -10,14 +10,19 @@ option.
 
 from __future__ import annotations
 
+import functools
 import os
+import ssl
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 import h2.errors
 import pytest
+from anyio.streams.tls import TLSListener
 
 from pipeline import (
     AssistantMessageDeltaChunk,
@@ -27,6 +32,7 @@ from pipeline import (
     RequestValidationError,
     ServerError,
     UserMessage,
+    _http,
     aclose_http_clients,
     generate_chat_completion,
     generate_chat_completion_stream,
@@ -34,10 +40,18 @@ from pipeline import (
 )
 from pipeline._plan import plan_requests
 from pipeline._validation import to_request
-from pipeline.testing import LocalHttp2Server, Synthetic, open_local_http2_server
+from pipeline.testing import (
+    LocalHttp2Server,
+    LocalProviderServer,
+    Synthetic,
+    default_fixtures_dir,
+    open_local_http2_server,
+    scenario_base_url,
+)
 from pipeline.testing._text import synthetic_tokens
 
 from ._streams import collect, final, running_tasks, text_of
+from ._tls import LoopbackCertificate
 from ._waiting import SAFETY_NET
 
 pytestmark = pytest.mark.anyio
@@ -318,3 +332,61 @@ async def test_warm_up_http2_against_a_closed_port_is_a_connection_error() -> No
     with pytest.raises(ProviderConnectionError):
         await warm_up([to_request(request(url))])
     await aclose_http_clients()
+
+
+# ---------------------------------------------------------------- over TLS: ALPN decides
+
+
+@asynccontextmanager
+async def tls_server(
+    cls: type[LocalProviderServer], certificate: LoopbackCertificate, alpn: list[str]
+) -> AsyncIterator[tuple[Any, str]]:
+    """``cls`` behind TLS on loopback offering ``alpn``; yields it and its ``https`` root."""
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    async with listener:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        server = cls("127.0.0.1", port, default_fixtures_dir())
+        tls = TLSListener(listener, certificate.server_context(alpn), standard_compatible=False)
+        async with anyio.create_task_group() as group:
+            group.start_soon(tls.serve, server.serve_connection)
+            yield server, f"https://127.0.0.1:{port}"
+            await aclose_http_clients()
+            group.cancel_scope.cancel()
+
+
+@pytest.fixture
+def certificate(monkeypatch: pytest.MonkeyPatch) -> LoopbackCertificate:
+    """A test CA that the shared clients trust (their TLS context, replaced for this test)."""
+    certificate = LoopbackCertificate()
+
+    def trusting(http2: bool = False) -> ssl.SSLContext:
+        return certificate.client_context(["h2", "http/1.1"] if http2 else ["http/1.1"])
+
+    monkeypatch.setattr(_http, "tls_context", functools.cache(trusting))
+    return certificate
+
+
+async def test_https_negotiates_h2_by_alpn(certificate: LoopbackCertificate) -> None:
+    async with tls_server(LocalHttp2Server, certificate, ["h2"]) as (server, root):
+        spec = Synthetic(6)
+        texts = []
+        async with anyio.create_task_group() as group:
+            for _ in range(5):
+
+                async def one() -> None:
+                    texts.append(text_of(await collect(request(scenario_base_url(root, spec)))))
+
+                group.start_soon(one)
+        assert texts == ["".join(synthetic_tokens(spec))] * 5
+        assert server.connections_accepted == 1
+        assert server.h2_streams_opened == 5
+
+
+async def test_https_falls_back_to_http1_when_alpn_picks_it(
+    certificate: LoopbackCertificate,
+) -> None:
+    async with tls_server(LocalProviderServer, certificate, ["http/1.1"]) as (server, root):
+        spec = Synthetic(6)
+        chunks = await collect(request(scenario_base_url(root, spec)))
+        assert text_of(chunks) == "".join(synthetic_tokens(spec))
+        assert server.streams_completed == 1  # an HTTP/1.1 exchange: the h2 server would 505
