@@ -42,8 +42,8 @@ READ_BLOCK = 256 * 1024
 STREAM_WINDOW = 2**24
 """Flow-control window of the connection and of each stream: 16 MiB in flight, as httpcore."""
 
-CLOSE_WRITE_SECONDS = 5.0
-"""Bound on writing a closing stream's RST_STREAM (shielded: it must not wait forever)."""
+CLOSE_WRITE_SECONDS = 30.0
+"""Bound on a write when the request sets none (writes are shielded: never unbounded)."""
 
 _NEW, _ACTIVE, _IDLE, _CLOSED = range(4)
 _HOP_BY_HOP = {b"host", b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding"}
@@ -158,7 +158,8 @@ class Http2Connection(httpcore.AsyncConnectionInterface):
                 self._fail(
                     exc if isinstance(exc, Exception) else httpcore.ConnectError("cancelled")
                 )
-                await network.aclose()
+                with anyio.CancelScope(shield=True):
+                    await network.aclose()
                 raise
 
     async def settle(self, seconds: float | None) -> None:
@@ -417,7 +418,7 @@ class Http2Connection(httpcore.AsyncConnectionInterface):
         if self._failure is None and self._network is not None:
             # A failed write is recorded by _send for the other streams.
             with contextlib.suppress(Exception):
-                await self._send(CLOSE_WRITE_SECONDS)
+                await self._send(None)
         if not self._streams and self._state == _ACTIVE:
             self._state = _IDLE
             expiry = self._keepalive_expiry
@@ -426,13 +427,17 @@ class Http2Connection(httpcore.AsyncConnectionInterface):
     # ---------------------------------------------------------------- writing
 
     async def _send(self, seconds: float | None) -> None:
+        """Write what h2 has queued. Shielded: the bytes are taken from h2 at once, so a write
+        cancelled half-way would corrupt the connection for every stream; ``seconds`` (else
+        :data:`CLOSE_WRITE_SECONDS`) bounds it instead."""
         network = self._network
         async with self._write_lock:
             data = self._h2.data_to_send()
             if not data or network is None:
                 return
             try:
-                await network.write(data, timeout=seconds)
+                with anyio.CancelScope(shield=True):
+                    await network.write(data, timeout=seconds or CLOSE_WRITE_SECONDS)
             except Exception as exc:
                 self._fail(exc)
                 raise
