@@ -33,8 +33,9 @@ import h2.exceptions
 import h2.settings
 import httpcore
 import httpx
+import sniffio
 
-from ._transport import BodyStream, as_httpx_error, network_backend
+from ._transport import BodyStream, as_httpx_error
 
 READ_BLOCK = 256 * 1024
 """Bytes asked of the socket per read."""
@@ -486,6 +487,13 @@ class Http2Body:
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True):
             await self._connection.stream_closed(self._stream)
+
+
+def network_backend() -> httpcore.AsyncNetworkBackend:
+    """httpcore's backend for the running event loop (a pool is made per loop)."""
+    if sniffio.current_async_library() == "trio":
+        return httpcore.TrioBackend()
+    return httpcore.AnyIOBackend()
 
 
 class Http2ConnectionPool(httpcore.AsyncConnectionPool):
