@@ -8,7 +8,10 @@ against the same server:
   (a) baseline: plain httpx, one ``AsyncClient`` (a pool of N connections), ``aiter_lines`` +
       ``json.loads``, keeping each delta's text as an application must to have the reply;
   (b) the public API, ``generate_chat_completion_stream`` (retries disabled by default, so the
-      faults surface; ``--retry`` enables them and then measures recovery instead).
+      faults surface; ``--retry`` enables them and then measures recovery instead);
+  (c) the same with ``http2=True``, against the same scenarios served over HTTP/2 with prior
+      knowledge (h2c) by a second server process: many streams per connection. The reset
+      fault is an RST_STREAM there (the stream is reset, its connection goes on).
 
 Each client runs in a fresh child process of this run (same interpreter, same imports, one
 warm-up stream), so its memory figures are its own and not what the other one left in the
@@ -19,17 +22,19 @@ deterministic): deltas lost or duplicated must be 0, and for the library every f
 
 Figures per client: wall time against the ideal (D × P), CPU seconds and CPU per delta (this
 client's process only), errors by type, peak RSS and RSS growth per stream (peak during the run
-less the RSS after warm-up). ``--tracemalloc`` adds the Python heap per concurrent stream and
-its largest sources, by file and line, from a snapshot taken while every stream is open (slower:
-tracing costs CPU).
+less the RSS after warm-up), and the sockets open to the server halfway through the run.
+``--tracemalloc`` adds the Python heap per concurrent stream and its largest sources, by file and
+line, from a snapshot taken while every stream is open (slower: tracing costs CPU).
 
 Run: ``.venv/bin/python benchmarks/bench_load.py [--streams 1000] [--deltas 200] [--pace-ms 20]
-[--backend trio|asyncio] [--retry] [--tracemalloc] [--json]``
+[--backend trio|asyncio] [--clients httpx,library,library-h2] [--retry] [--tracemalloc]
+[--json]``
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -55,8 +60,8 @@ from pipeline import aclose_http_clients, generate_chat_completion_stream  # noq
 from pipeline.testing import Synthetic, scenario_base_url, spawn_server_process  # noqa: E402
 from pipeline.testing._text import synthetic_tokens  # noqa: E402
 
-CLIENTS = ("httpx", "library")
-LABELS = {"httpx": "(a) plain httpx", "library": "(b) library"}
+CLIENTS = ("httpx", "library", "library-h2")
+LABELS = {"httpx": "(a) plain httpx", "library": "(b) library", "library-h2": "(c) library HTTP/2"}
 KEY = "sk-local-load-benchmark"
 PROMPT = [{"role": "user", "content": "go"}]
 
@@ -151,7 +156,7 @@ def plain_httpx(client: httpx.AsyncClient) -> Stream:
     return run
 
 
-def library(retry: bool) -> Stream:
+def library(retry: bool, http2: bool = False) -> Stream:
     async def run(base_url: str, out: Outcome) -> None:
         request = {
             "provider": "openai",
@@ -160,6 +165,7 @@ def library(retry: bool) -> Stream:
             "messages": PROMPT,
             "retry": {"enabled": retry, "retry_delay": 0.05},
             "provider_kwargs": {"openai": {"base_url": base_url}},
+            "http2": http2,
         }
         stream = await generate_chat_completion_stream(request)
         try:
@@ -251,6 +257,7 @@ class Figures:
     rss_kib_per_stream: float
     peak_exact: bool
     sockets_left_open: int
+    sockets_mid_run: int = 0
     heap_peak_kib_per_stream: float | None = None
     heap_top: list[str] = field(default_factory=list)
 
@@ -272,7 +279,10 @@ async def worker(args: argparse.Namespace) -> Figures:
     every = plans(args.streams, args.deltas, args.pace_ms, args.fault_share)
     limits = httpx.Limits(max_connections=args.streams, max_keepalive_connections=args.streams)
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-        one = plain_httpx(client) if args.worker == "httpx" else library(args.retry)
+        if args.worker == "httpx":
+            one = plain_httpx(client)
+        else:
+            one = library(args.retry, http2=args.worker == "library-h2")
         # Warm-up: imports, lazy caches, the first pool: none of it is a per-stream cost.
         await one(scenario_base_url(root, Synthetic(3)), Outcome(()))
         outcomes = [Outcome(plan.sent) for plan in every]
@@ -280,6 +290,12 @@ async def worker(args: argparse.Namespace) -> Figures:
         baseline = rss_bytes()
         exact = reset_peak_rss()
         tracer = HeapTracer(args.streams) if args.tracemalloc else None
+        mid_run: list[int] = []
+
+        async def count_sockets() -> None:
+            # Once, halfway through the ideal duration: every stream is open by then.
+            await anyio.sleep(args.deltas * args.pace_ms / 2000)
+            mid_run.append(open_sockets_to(port))
 
         async def run_one(plan: Plan, out: Outcome) -> None:
             try:
@@ -295,9 +311,10 @@ async def worker(args: argparse.Namespace) -> Figures:
                 streams.start_soon(run_one, plan, out)
             if tracer is not None:
                 streams.start_soon(tracer.sample, outcomes)
+            streams.start_soon(count_sockets)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         peak = peak_rss_bytes() if exact else max(peak_rss_bytes(), rss_bytes())
-    if args.worker == "library":
+    if args.worker != "httpx":
         await aclose_http_clients()
     gc.collect()
     await anyio.lowlevel.checkpoint()
@@ -328,12 +345,13 @@ async def worker(args: argparse.Namespace) -> Figures:
         lost=lost,
         duplicated=duplicated,
         faulted_with_output=with_output,
-        partials_equal=equal if args.worker == "library" else None,
+        partials_equal=equal if args.worker != "httpx" else None,
         rss_baseline_mib=baseline / 2**20,
         rss_peak_mib=peak / 2**20,
         rss_kib_per_stream=(peak - baseline) / args.streams / 1024,
         peak_exact=exact,
         sockets_left_open=sockets,
+        sockets_mid_run=mid_run[0] if mid_run else 0,
         heap_peak_kib_per_stream=tracer.peak_kib_per_stream() if tracer else None,
         heap_top=tracer.top() if tracer else [],
     )
@@ -440,7 +458,10 @@ def report(results: list[Figures], args: argparse.Namespace) -> None:
             f"{r.rss_kib_per_stream:.1f} KiB per stream{heap}"
             f"{'' if r.peak_exact else ' (peak since start)'}"
         )
-        print(f"    sockets left open after close: {r.sockets_left_open}")
+        print(
+            f"    sockets to the server halfway: {r.sockets_mid_run}; "
+            f"left open after close: {r.sockets_left_open}"
+        )
         for line in r.heap_top[: args.top]:
             print(f"      {line}")
     by = {r.client: r for r in results}
@@ -453,6 +474,13 @@ def report(results: list[Figures], args: argparse.Namespace) -> None:
             f"  ratio (b)/(a): RSS per stream {b.rss_kib_per_stream / a.rss_kib_per_stream:.2f}x"
             f"{heap}, CPU per delta {b.cpu_us_per_delta / a.cpu_us_per_delta:.2f}x, "
             f"wall {b.wall_s / a.wall_s:.2f}x"
+        )
+    if "library" in by and "library-h2" in by:
+        b, c = by["library"], by["library-h2"]
+        print(
+            f"  ratio (c)/(b): RSS per stream {c.rss_kib_per_stream / b.rss_kib_per_stream:.2f}x"
+            f", CPU per delta {c.cpu_us_per_delta / b.cpu_us_per_delta:.2f}x, "
+            f"wall {c.wall_s / b.wall_s:.2f}x, sockets {c.sockets_mid_run} vs {b.sockets_mid_run}"
         )
 
 
@@ -484,8 +512,18 @@ def main() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = min(hard, max(soft, args.streams * 2 + 256))
     resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-    with spawn_server_process(backend=args.backend) as root:
-        results = [run_client(client, root, args) for client in clients]
+    with contextlib.ExitStack() as servers:
+        http1 = servers.enter_context(spawn_server_process(backend=args.backend))
+        # The HTTP/2 client's server, started only when it runs (h2c only, same scenarios).
+        http2 = (
+            servers.enter_context(spawn_server_process(backend=args.backend, http2=True))
+            if "library-h2" in clients
+            else http1
+        )
+        results = [
+            run_client(client, http2 if client == "library-h2" else http1, args)
+            for client in clients
+        ]
     report(results, args)
     if args.json:
         print(json.dumps([asdict(r) for r in results]))

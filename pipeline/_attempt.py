@@ -231,10 +231,11 @@ class Attempt:
         """
         codec = self.prepared.codec
         self._started = anyio.current_time()
-        seconds = self.prepared.planned.request.timeout
+        request = self.prepared.planned.request
+        seconds = request.timeout
         waits = TIMEOUTS if seconds is None else httpx.Timeout(seconds)
         response, shard = await send_request(
-            self.prepared.spec, codec, stream=self.stream, waits=waits
+            self.prepared.spec, codec, stream=self.stream, waits=waits, http2=request.http2
         )
         self._head = anyio.current_time()
         self.status_code = response.status_code
@@ -443,7 +444,12 @@ class Attempt:
 
 
 async def send_request(
-    spec: HTTPRequestSpec, codec: ProviderCodec, *, stream: bool, waits: httpx.Timeout
+    spec: HTTPRequestSpec,
+    codec: ProviderCodec,
+    *,
+    stream: bool,
+    waits: httpx.Timeout,
+    http2: bool = False,
 ) -> tuple[httpx.Response, Shard]:
     """Send ``spec``; an error status becomes the codec's typed error (body read first).
 
@@ -452,7 +458,7 @@ async def send_request(
     """
     provider = codec.provider.value
     spec = await authorize(spec, provider=provider)
-    shard = acquire_client(spec.url)
+    shard = acquire_client(spec.url, http2=http2)
     try:
         try:
             request = build_request(
@@ -516,11 +522,14 @@ async def _wind_down(body: AsyncIterator[bytes]) -> None:
 
     httpx reads a body through several nested async generators; closing the response closes the
     socket but leaves them suspended, and trio warns about each one it collects. Resuming the
-    outermost one now makes the innermost hit the closed socket, and that error unwinds and
-    finishes every generator of the chain. It ends at once: only bytes already buffered remain.
+    outermost one in a cancelled scope makes the innermost raise at its first checkpoint, and
+    that unwinds and finishes every generator of the chain at once. Never a read: an HTTP/2
+    stream's connection stays open, and a read there would wait for frames that never come.
     """
-    try:
-        async for _ in body:
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        try:
+            async for _ in body:
+                pass
+        except Exception:
             pass
-    except Exception:
-        pass

@@ -23,6 +23,7 @@ from ._errors import ProtocolError, ProviderConnectionError, ProviderError, Prov
 
 if TYPE_CHECKING:
     # Imported on first use (with httpcore and h11): ``import pipeline`` stays light.
+    from ._http2 import Http2ConnectionPool
     from ._transport import BulkConnectionPool
 
 CONNECTIONS_PER_SHARD = 64
@@ -40,12 +41,16 @@ class Shard:
     client: httpx.AsyncClient
     in_flight: int = 0
     pool: BulkConnectionPool | None = None
-    """The bulk-reading pool under ``client`` (``None``: httpx's own transport)."""
+    """The bulk-reading pool under ``client`` (``None``: HTTP/2 or httpx's own transport)."""
+    http2_pool: Http2ConnectionPool | None = None
+    """The HTTP/2 pool under ``client``, when it is one."""
 
 
 @dataclass(slots=True)
 class _Pool:
     http2: bool
+    prior_knowledge: bool = False
+    """HTTP/2 over plain ``http``: no TLS handshake to offer ``h2`` in, so it is assumed (h2c)."""
     shards: list[Shard] = field(default_factory=list)
 
     def acquire(self) -> Shard:
@@ -53,8 +58,7 @@ class _Pool:
         if best is None or (
             best.in_flight >= CONNECTIONS_PER_SHARD and len(self.shards) < MAX_SHARDS
         ):
-            client, bulk = _new_client(self.http2)
-            best = Shard(client, pool=bulk)
+            best = _new_shard(self.http2, prior_knowledge=self.prior_knowledge)
             self.shards.append(best)
         best.in_flight += 1
         return best
@@ -82,7 +86,19 @@ def _env_proxies() -> bool:
     return any(urllib.request.getproxies().values())
 
 
-def _new_client(http2: bool) -> tuple[httpx.AsyncClient, BulkConnectionPool | None]:
+def _new_shard(http2: bool, *, prior_knowledge: bool = False) -> Shard:
+    if http2 and not _env_proxies():
+        # Our HTTP/2 connections: a stream the consumer leaves is reset (pipeline._http2).
+        from ._http2 import Http2ConnectionPool, Http2Transport
+
+        multiplexed = Http2ConnectionPool(
+            ssl_context=tls_context(True),
+            max_connections=CONNECTIONS_PER_SHARD,
+            max_keepalive_connections=CONNECTIONS_PER_SHARD,
+            keepalive_expiry=KEEPALIVE_EXPIRY,
+        )
+        client = httpx.AsyncClient(transport=Http2Transport(multiplexed), timeout=TIMEOUTS)
+        return Shard(client, http2_pool=multiplexed)
     if not http2 and not _env_proxies():
         from ._transport import BulkConnectionPool, BulkTransport
 
@@ -92,16 +108,22 @@ def _new_client(http2: bool) -> tuple[httpx.AsyncClient, BulkConnectionPool | No
             max_keepalive_connections=CONNECTIONS_PER_SHARD,
             keepalive_expiry=KEEPALIVE_EXPIRY,
         )
-        return httpx.AsyncClient(transport=BulkTransport(pool), timeout=TIMEOUTS), pool
+        return Shard(httpx.AsyncClient(transport=BulkTransport(pool), timeout=TIMEOUTS), pool=pool)
     limits = httpx.Limits(
         max_connections=CONNECTIONS_PER_SHARD,
         max_keepalive_connections=CONNECTIONS_PER_SHARD,
         keepalive_expiry=KEEPALIVE_EXPIRY,
     )
+    # Behind a proxy, httpx's own transport. With HTTP/2 over TLS, ALPN decides and HTTP/1.1
+    # stays allowed; over plain http HTTP/1.1 is switched off, as httpcore speaks h2c then.
     client = httpx.AsyncClient(
-        limits=limits, timeout=TIMEOUTS, http2=http2, verify=tls_context(http2)
+        limits=limits,
+        timeout=TIMEOUTS,
+        http1=not (http2 and prior_knowledge),
+        http2=http2,
+        verify=tls_context(http2),
     )
-    return client, None
+    return Shard(client)
 
 
 class RequestBody(httpx.AsyncByteStream):
@@ -185,13 +207,15 @@ def _origin(url: str) -> str:
 def acquire_client(url: str, *, http2: bool = False) -> Shard:
     """A shard of the shared client for ``url``'s origin on this event loop.
 
+    ``http2`` picks the origin's HTTP/2 pool (h2c with prior knowledge for ``http://``).
     The caller must hand it back with :func:`release_client` when its request is done.
     """
     pools = _pools.setdefault(loop_key(), {})
-    key = (_origin(url), http2)
+    origin = _origin(url)
+    key = (origin, http2)
     pool = pools.get(key)
     if pool is None:
-        pool = pools[key] = _Pool(http2)
+        pool = pools[key] = _Pool(http2, prior_knowledge=http2 and origin.startswith("http://"))
     return pool.acquire()
 
 

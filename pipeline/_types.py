@@ -2,7 +2,8 @@
 
 Field names, order, defaults and meanings follow ``api-reference.txt`` exactly, so seed code
 constructs them positionally or by keyword unchanged. Extensions (reasoning blocks, normalized
-token usage, ``base_url`` for every provider) are optional and default to ``None``.
+token usage, ``base_url`` for every provider) are optional and default to ``None`` (an on/off
+switch such as ``http2`` to ``False``).
 """
 
 from __future__ import annotations
@@ -338,6 +339,8 @@ class FallbackRequest:
     first_token_timeout: float | None = None
     """Extension: seconds from sending the request to the first content, tool-call or
     reasoning event (keep-alive bytes do not count); then the attempt fails, retryable."""
+    http2: bool | None = None
+    """Extension: talk HTTP/2 to this fallback's provider (``None``: as the request says)."""
 
     def __repr__(self) -> str:
         return _redacted_repr(self)
@@ -375,6 +378,12 @@ class ChatCompletionRequest:
     first_token_timeout: float | None = None
     """Extension: seconds from sending the request to the first content, tool-call or
     reasoning event (keep-alive bytes do not count); then the attempt fails, retryable."""
+    http2: bool = False
+    """Extension: talk HTTP/2 to the provider, many streams sharing few connections. Over
+    ``https`` the TLS handshake offers ``h2`` and ``http/1.1`` (ALPN) and the server picks;
+    over plain ``http`` (a local server) it means HTTP/2 with prior knowledge (h2c), so the
+    server must speak HTTP/2 there. ``False``: HTTP/1.1, one connection per concurrent
+    stream."""
 
     def __repr__(self) -> str:
         return _redacted_repr(self)

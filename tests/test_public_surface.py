@@ -199,10 +199,10 @@ def test_dataclass_fields_and_defaults_follow_the_contract(name: str) -> None:
     contract_fields = DATACLASSES[name]
     fields = dataclasses.fields(cls)
     # Contract fields first and in contract order; extensions may follow, always defaulting to
-    # None.
+    # None, or to False for an on/off switch (``http2``): unset, they change nothing.
     assert [f.name for f in fields[: len(contract_fields)]] == [n for n, _ in contract_fields]
     for field in fields[len(contract_fields) :]:
-        assert field.default is None, (name, field.name)
+        assert field.default is None or field.default is False, (name, field.name)
     for field, (_, default) in zip(fields, contract_fields, strict=False):
         if default is REQUIRED:
             assert field.default is dataclasses.MISSING, (name, field.name)
@@ -233,7 +233,8 @@ def test_concrete_defaults() -> None:
         "temperature", "tools", "tool_choice", "timeout", "max_tokens", "response_schema",
         "retry", "fallbacks", "provider_kwargs",
     ]  # fmt: skip
-    assert all(getattr(request, name) is None for name in optional)
+    assert all(getattr(request, name) is None for name in optional if name != "http2")
+    assert request.http2 is False
     assert all(value is None for value in dataclasses.astuple(pipeline.FallbackRequest()))
     assert pipeline.AssistantMessage().content is None
     response = pipeline.ChatCompletionResponse(pipeline.AssistantMessage("x"), "stop")

@@ -21,12 +21,18 @@ Formats, chosen by the request path (after the scenario prefix):
 Each is one module implementing ``WireFormat`` (``_wire.py``), registered in ``_formats.py``.
 ``base_url(scenario, provider)`` returns the base URL a client uses for that provider; the client
 appends its normal path.
+
+``open_local_http2_server()`` serves the same scenarios over HTTP/2 with prior knowledge (h2c),
+many streams per connection, for requests with ``http2=True``; it counts connections and streams
+and records the RST_STREAM frames clients send.
 """
 
 from __future__ import annotations
 
 from ._fixtures import FixtureError as FixtureError
 from ._fixtures import default_fixtures_dir as default_fixtures_dir
+from ._h2_server import LocalHttp2Server as LocalHttp2Server
+from ._h2_server import open_local_http2_server as open_local_http2_server
 from ._http_server import Outcome as Outcome
 from ._process import spawn_server_process as spawn_server_process
 from ._scenarios import Replay as Replay
@@ -46,6 +52,7 @@ __all__ = (
     "DEFAULT_SCENARIO",
     "DEMO_TEXT",
     "FixtureError",
+    "LocalHttp2Server",
     "LocalProviderServer",
     "Outcome",
     "ReceivedRequest",
@@ -56,6 +63,7 @@ __all__ = (
     "decode_scenario",
     "default_fixtures_dir",
     "encode_scenario",
+    "open_local_http2_server",
     "open_local_server",
     "scenario_base_url",
     "spawn_server_process",

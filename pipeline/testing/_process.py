@@ -20,6 +20,7 @@ from pathlib import Path
 
 import anyio
 
+from ._h2_server import open_local_http2_server
 from ._server_core import open_local_server
 
 __all__ = ("main", "spawn_server_process")
@@ -34,6 +35,7 @@ def spawn_server_process(
     fixtures_dir: str | Path | None = None,
     backend: str = "trio",
     startup_timeout: float = 15.0,
+    http2: bool = False,
 ) -> Iterator[str]:
     """Start the server in a child process (this interpreter) and yield its root URL.
 
@@ -42,6 +44,7 @@ def spawn_server_process(
         fixtures_dir: Passed on to the child (default: its own default).
         backend: ``"trio"`` or ``"asyncio"`` event loop in the child.
         startup_timeout: Seconds to wait for the ``READY`` line.
+        http2: Serve HTTP/2 with prior knowledge (h2c) only, instead of HTTP/1.1.
 
     Yields:
         ``http://127.0.0.1:PORT``.
@@ -52,7 +55,7 @@ def spawn_server_process(
     On exit the child gets SIGTERM (then SIGKILL if it lingers) and is reaped.
     """
     command = [sys.executable, "-m", "pipeline.testing", "--port", str(port)]
-    command += ["--backend", backend]
+    command += ["--backend", backend] + ["--http2"] * http2
     if fixtures_dir is not None:
         command += ["--fixtures-dir", str(fixtures_dir)]
     env = dict(os.environ)
@@ -99,14 +102,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--fixtures-dir", default=None)
     parser.add_argument("--backend", choices=("trio", "asyncio"), default="trio")
+    parser.add_argument("--http2", action="store_true", help="HTTP/2 (h2c) only")
     args = parser.parse_args(argv)
-    anyio.run(_serve, args.host, args.port, args.fixtures_dir, backend=args.backend)
+    anyio.run(_serve, args.host, args.port, args.fixtures_dir, args.http2, backend=args.backend)
     return 0
 
 
-async def _serve(host: str, port: int, fixtures_dir: str | None) -> None:
+async def _serve(host: str, port: int, fixtures_dir: str | None, http2: bool) -> None:
+    opener = open_local_http2_server if http2 else open_local_server
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with open_local_server(host=host, port=port, fixtures_dir=fixtures_dir) as server:
+        async with opener(host=host, port=port, fixtures_dir=fixtures_dir) as server:
             print(f"{READY} {server.root_url}", flush=True)
             async for _ in signals:
                 break

@@ -8,7 +8,7 @@ import socket
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.abc
@@ -23,7 +23,7 @@ from ._token_endpoint import TOKEN_PATH, TokenEndpoint
 from ._urls import route, scenario_base_url
 from ._wire import ReceivedRequest, ResponsePlan, WireFormat
 
-__all__ = ("LocalProviderServer", "open_local_server")
+__all__ = ("LocalProviderServer", "open_local_server", "serve_on")
 
 # Errors before a provider format is known are worded the OpenAI way (the most common shape).
 _GENERIC: WireFormat = OpenAIFormat()
@@ -275,11 +275,27 @@ async def open_local_server(
     closed and the server's tasks are finished before this returns. A single exception raised
     in the block propagates as itself, not wrapped in an exception group.
     """
+    root = Path(fixtures_dir) if fixtures_dir is not None else default_fixtures_dir()
+
+    def make(bound: int) -> LocalProviderServer:
+        return LocalProviderServer(host, bound, root, trusted_service_accounts)
+
+    async with serve_on(host, port, make) as server:
+        yield server
+
+
+_S = TypeVar("_S", bound=LocalProviderServer)
+
+
+@asynccontextmanager
+async def serve_on(host: str, port: int, make: Callable[[int], _S]) -> AsyncIterator[_S]:
+    """Listen on ``host:port``, serve with ``make(bound port)``'s server until the block exits.
+
+    Shared by the HTTP/1.1 and HTTP/2 servers; see :func:`open_local_server` for the exit rules.
+    """
     listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
     async with listener:
-        bound = listener.extra(anyio.abc.SocketAttribute.local_port)
-        root = Path(fixtures_dir) if fixtures_dir is not None else default_fixtures_dir()
-        server = LocalProviderServer(host, bound, root, trusted_service_accounts)
+        server = make(listener.extra(anyio.abc.SocketAttribute.local_port))
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(listener.serve, server.serve_connection)
