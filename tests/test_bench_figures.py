@@ -56,3 +56,23 @@ def test_concurrency_runs_one_client_alone() -> None:
     assert "(c) raw socket reader" in out
     assert "(b) pipeline" not in out
     assert "ratio" not in out
+
+
+def test_stream_counts_allocations_per_delta_for_each_client() -> None:
+    pytest.importorskip("memray")  # the bench extra
+    out = run("bench_stream.py", "--deltas", "40", "--rounds", "1")
+    found = re.search(
+        r"allocations per delta \(memray, one OpenAI stream each\): "
+        r"httpx ([\d.]+)\s+socket ([\d.]+)\s+pipeline ([\d.]+)",
+        out,
+    )
+    assert found, out
+    # Every client allocates something per delta (a parsed JSON object at the least).
+    assert all(float(value) >= 1 for value in found.groups())
+    assert "OpenAI sentences + markdown clean" in out  # the CPU figures are still there
+
+
+def test_stream_without_allocations_keeps_the_cpu_figures() -> None:
+    out = run("bench_stream.py", "--deltas", "20", "--rounds", "1", "--no-allocations")
+    assert "allocations per delta" not in out
+    assert re.search(r"OpenAI\s+[\d.]+\s+[\d.]+\s+[\d.]+", out)
