@@ -23,9 +23,15 @@ The figure is this process's CPU time (the server's is not counted) divided by N
 the rounds. Targets: pipeline ≤ 0.4 × raw httpx and ≤ 1.0 × the raw socket reader;
 sentences ≤ 0.5 × raw httpx.
 
+After the rounds, allocations per delta: one more OpenAI stream per client (httpx floor, socket
+reader, pipeline) under memray (``pip install .[bench]``), which records every allocator call,
+pymalloc's included. The figure counts allocations (malloc, calloc, realloc and pymalloc's, not
+frees) over N: what the client churns through, not what it keeps live, which tracemalloc and
+``sys.getallocatedblocks`` would measure. Skipped, with a note, if memray is not installed.
+
 Run: ``.venv/bin/python benchmarks/bench_stream.py [--deltas 5000] [--rounds 7]
-[--backend trio|asyncio] [--pace-ms 20] [--write-per-event]`` (with ``--pace-ms``: one OpenAI
-stream, deltas that far apart; target pipeline ≤ 0.9 × raw httpx).
+[--backend trio|asyncio] [--pace-ms 20] [--write-per-event] [--no-allocations]`` (with
+``--pace-ms``: one OpenAI stream, deltas that far apart; target pipeline ≤ 0.9 × raw httpx).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
@@ -228,7 +235,38 @@ PROVIDERS = {
 }
 
 
-async def main(deltas: int, rounds: int, backend: str, per_event: bool) -> None:
+ALLOCATION_CLIENTS = ("OpenAI httpx", "OpenAI socket", "OpenAI pipeline")
+
+
+async def allocations(run: Callable[[], Awaitable[int]]) -> tuple[int, int]:
+    """Allocator calls (frees not counted) during one ``run()``, and the deltas it counted."""
+    import memray  # the bench extra; imported here so the CPU figures never need it
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "allocations.bin"
+        # trace_python_allocators: pymalloc serves most small objects from its own arenas,
+        # which a malloc hook alone would never see.
+        with memray.Tracker(path, trace_python_allocators=True):
+            count = await run()
+        frees = {
+            memray.AllocatorType.FREE,
+            memray.AllocatorType.PYMALLOC_FREE,
+            memray.AllocatorType.MUNMAP,
+        }
+        records = memray.FileReader(path).get_allocation_records()
+        calls = sum(1 for record in records if record.allocator not in frees)
+    return calls, count
+
+
+def memray_missing() -> bool:
+    try:
+        import memray  # noqa: F401
+    except ImportError:
+        return True
+    return False
+
+
+async def main(deltas: int, rounds: int, backend: str, per_event: bool, allocs: bool) -> None:
     scenario = Synthetic(deltas=deltas, burst_bytes=None if per_event else BURST_BYTES)
     with spawn_server_process() as root:
         runs: dict[str, Callable[[], Awaitable[int]]] = {}
@@ -252,6 +290,12 @@ async def main(deltas: int, rounds: int, backend: str, per_event: bool) -> None:
                     if "sentences" not in name and count != deltas:
                         raise SystemExit(f"{name}: expected {deltas} deltas, got {count}")
                     results[name].append(cpu / deltas * 1e6)
+            per_delta: dict[str, float] = {}
+            for name in ALLOCATION_CLIENTS if allocs else ():
+                calls, count = await allocations(runs[name])
+                if count != deltas:
+                    raise SystemExit(f"{name}: expected {deltas} deltas, got {count}")
+                per_delta[name] = calls / deltas
         for raw in sockets:
             await raw.aclose()
         await aclose_http_clients()
@@ -274,6 +318,13 @@ async def main(deltas: int, rounds: int, backend: str, per_event: bool) -> None:
     print(f"  OpenAI sentences + markdown clean {voice:8.2f} µs   {voice / floor:.2f}x httpx")
     print(f"targets (pipeline <= 0.4x httpx and <= 1.0x socket): {'met' if met else 'NOT met'}")
     print(f"target (sentences <= 0.5x httpx): {'met' if voice <= 0.5 * floor else 'NOT met'}")
+    if per_delta:
+        floor, sock, ours = (per_delta[name] for name in ALLOCATION_CLIENTS)
+        print(
+            f"allocations per delta (memray, one OpenAI stream each): httpx {floor:.1f}   "
+            f"socket {sock:.1f}   pipeline {ours:.1f}   "
+            f"({ours / floor:.2f}x httpx, {ours / sock:.2f}x socket)"
+        )
 
 
 BURST_BYTES = 64 * 1024
@@ -320,10 +371,22 @@ if __name__ == "__main__":
     parser.add_argument(
         "--write-per-event", action="store_true", help="burst: one server write per event"
     )
+    parser.add_argument(
+        "--no-allocations", action="store_true", help="burst: skip the memray allocation count"
+    )
     args = parser.parse_args()
     if args.pace_ms:
         anyio.run(paced, args.deltas, args.rounds, args.backend, args.pace_ms, backend=args.backend)
     else:
+        allocs = not args.no_allocations and not memray_missing()
+        if not args.no_allocations and not allocs:
+            print("allocations per delta: memray is not installed (pip install .[bench])")
         anyio.run(
-            main, args.deltas, args.rounds, args.backend, args.write_per_event, backend=args.backend
+            main,
+            args.deltas,
+            args.rounds,
+            args.backend,
+            args.write_per_event,
+            allocs,
+            backend=args.backend,
         )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from pipeline.testing import (
     default_fixtures_dir,
     encode_scenario,
     open_local_server,
+    read_send_stamps,
     scenario_base_url,
     spawn_server_process,
 )
@@ -87,6 +90,7 @@ ROUND_TRIP = [
     Synthetic(3, cut_after=0, cut_with_reset=True, malformed_after=2, slice_bytes=1, tag="t,1"),
     Synthetic(5, burst_bytes=65536),
     Synthetic(4, error_after=2),
+    Synthetic(6, send_stamps=True, pace_ms=20),
     Replay(TEXT_SSE),
     Replay("openai/vercel__error-400-legacy-parameter.json", status=400, body="{}"),
     Replay(JAPANESE_SSE, slice_bytes=3, body_fixture="x/y.json", stall_after=2, stall_seconds=0.5),
@@ -217,6 +221,56 @@ async def test_synthetic_text_is_cycled_word_by_word(
     response = await client.post(url(server, Synthetic(5, text="Héllo wörld.")), json=STREAM)
     texts = [c["choices"][0]["delta"].get("content") for c in chunks(response.content)[1:-1]]
     assert texts == ["Héllo", " wörld.", " Héllo", " wörld.", " Héllo"]
+
+
+def delta_texts(body: bytes) -> list[str]:
+    return [c["choices"][0]["delta"]["content"] for c in chunks(body)[1:-1]]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("burst", [None, 4096])
+async def test_send_stamps_mark_when_each_delta_went_out(
+    server: LocalProviderServer, client: httpx.AsyncClient, burst: int | None
+) -> None:
+    plain = await client.post(url(server, Synthetic(12, burst_bytes=burst)), json=STREAM)
+    # CLOCK_MONOTONIC is the server's clock too, so its stamps fall inside our own reading.
+    before = time.monotonic_ns()
+    scenario = Synthetic(12, pace_ms=1, burst_bytes=burst, send_stamps=True)
+    stamped = await client.post(url(server, scenario), json=STREAM)
+    after = time.monotonic_ns()
+    texts, plain_texts = delta_texts(stamped.content), delta_texts(plain.content)
+    assert len(chunks(stamped.content)) == len(chunks(plain.content))
+    assert len(texts) == 12
+    stamps = []
+    for text, word in zip(texts, plain_texts, strict=True):
+        (stamp,) = read_send_stamps(text)
+        stamps.append(stamp)
+        # The same delta with "@" + 20 digits + " " after its leading space: a steady width.
+        assert len(text) == len(word) + 22
+        assert re.sub(r"@\d{20} ", "", text) == word
+    assert before <= stamps[0]
+    assert stamps == sorted(stamps)
+    assert stamps[-1] <= after
+    assert "@" not in plain.text  # the default stream carries no stamp
+
+
+@pytest.mark.anyio
+async def test_send_stamps_in_a_body_and_other_formats(
+    server: LocalProviderServer, client: httpx.AsyncClient
+) -> None:
+    scenario = Synthetic(3, send_stamps=True)
+    body = await client.post(url(server, scenario), json={"model": "m", "messages": []})
+    stamps = read_send_stamps(body.json()["choices"][0]["message"]["content"])
+    assert len(stamps) == 3
+    assert len(set(stamps)) == 1  # one write: one send time
+    base = server.base_url(scenario, provider="anthropic")
+    anthropic = await client.post(base + "/v1/messages", json={"stream": True})
+    texts = [
+        event["delta"]["text"]
+        for event in map(json.loads, payloads(anthropic.content))
+        if event["type"] == "content_block_delta"
+    ]
+    assert [len(read_send_stamps(text)) for text in texts] == [1, 1, 1]
 
 
 @pytest.mark.anyio

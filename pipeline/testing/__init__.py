@@ -47,6 +47,7 @@ from ._text import DEFAULT_SCENARIO as DEFAULT_SCENARIO
 from ._text import DEMO_TEXT as DEMO_TEXT
 from ._urls import scenario_base_url as scenario_base_url
 from ._wire import ReceivedRequest as ReceivedRequest
+from ._wire import read_send_stamps as read_send_stamps
 
 __all__ = (
     "DEFAULT_SCENARIO",
@@ -65,6 +66,7 @@ __all__ = (
     "encode_scenario",
     "open_local_http2_server",
     "open_local_server",
+    "read_send_stamps",
     "scenario_base_url",
     "spawn_server_process",
 )

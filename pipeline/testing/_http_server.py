@@ -15,13 +15,14 @@ import json
 import math
 import socket
 import struct
+import time
 from typing import Protocol
 
 import anyio
 import anyio.abc
 import h11
 
-from ._wire import ReceivedRequest, ResponsePlan
+from ._wire import ReceivedRequest, ResponsePlan, stamp_event
 
 __all__ = ("BadRequest", "HttpConnection", "Outcome", "StreamObserver")
 
@@ -201,7 +202,12 @@ class HttpConnection:
             if delay:
                 await flush()
                 await anyio.sleep(delay)
-            await emit(events[index])
+            event = events[index]
+            if plan.send_stamps:
+                # Taken after the pacing sleep, as the event goes out: the latency a client
+                # measures from it is the delivery's alone, not the server's schedule.
+                event = stamp_event(event, time.monotonic_ns())
+            await emit(event)
         await flush()
         await self._write(self._h11.send(h11.EndOfMessage()) or b"")
         return Outcome.COMPLETED

@@ -90,8 +90,11 @@ class Planner:
                     stream=True,
                     slice_bytes=scenario.slice_bytes,
                     burst_bytes=scenario.burst_bytes,
+                    send_stamps=scenario.send_stamps,
                 )
-            return _body_plan(scenario, fmt.synthetic_body(scenario, request), request_id)
+            body = fmt.synthetic_body(scenario, request)
+            plan = _body_plan(scenario, body, request_id)
+            return dataclasses.replace(plan, send_stamps=scenario.send_stamps)
         data = read_fixture(self.fixtures_dir, scenario.fixture)
         if scenario.fixture.endswith(".json"):
             return _body_plan(scenario, data, request_id)

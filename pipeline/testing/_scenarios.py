@@ -171,6 +171,12 @@ class Synthetic(_ScenarioFields):
             formats without signatures ignore it.
         redacted_thinking: Number of ``redacted_thinking`` blocks after the thinking block
             (Anthropic); other formats ignore it.
+        send_stamps: Start each content delta's text (after its leading whitespace) with
+            ``@`` and the server's ``time.monotonic_ns()`` when the event was written,
+            zero-padded to 20 digits, then a space: ``" @00000012345678901234 voice"``. Every
+            delta grows by the same 22 characters, so the stream keeps its shape; a client on
+            the same machine reads the stamps with ``read_send_stamps`` and subtracts them
+            from its own ``time.monotonic_ns()`` for the send-to-receive latency.
     """
 
     KIND: ClassVar[str] = "synthetic"
@@ -182,6 +188,7 @@ class Synthetic(_ScenarioFields):
     thoughts: int = 0
     signatures: bool = False
     redacted_thinking: int = 0
+    send_stamps: bool = False
 
     def __post_init__(self) -> None:
         _ScenarioFields.__post_init__(self)

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from ._scenarios import Synthetic, encode_scenario
-from ._wire import compact_json
+from ._wire import STAMP_PLACEHOLDER, compact_json
 
 __all__ = (
     "DEFAULT_SCENARIO",
@@ -62,7 +62,22 @@ def _words_of(text: str) -> list[str]:
 
 @functools.lru_cache(maxsize=128)
 def synthetic_tokens(spec: Synthetic) -> tuple[str, ...]:
-    """The ``spec.deltas`` content deltas of a synthetic reply, in order."""
+    """The ``spec.deltas`` content deltas of a synthetic reply, in order.
+
+    With ``spec.send_stamps`` each carries :data:`~._wire.STAMP_PLACEHOLDER` after its leading
+    whitespace, for the HTTP layer to overwrite with the send time.
+    """
+    tokens = _plain_tokens(spec)
+    if not spec.send_stamps:
+        return tokens
+    stamped = []
+    for token in tokens:
+        space = len(token) - len(token.lstrip())
+        stamped.append(f"{token[:space]}{STAMP_PLACEHOLDER} {token[space:]}")
+    return tuple(stamped)
+
+
+def _plain_tokens(spec: Synthetic) -> tuple[str, ...]:
     if spec.text is not None:
         words = _words_of(spec.text)
         out: list[str] = []

@@ -18,13 +18,28 @@ from typing import Any, Protocol
 from ._scenarios import Scenario, Synthetic
 
 __all__ = (
+    "STAMP_PLACEHOLDER",
     "ReceivedRequest",
     "ResponsePlan",
     "WireFormat",
     "compact_json",
+    "read_send_stamps",
     "split_sse_events",
+    "stamp_event",
     "uniform_delays",
 )
+
+_STAMP_DIGITS = 20  # time.monotonic_ns() needs 19 digits only after ~317 years of uptime
+
+STAMP_PLACEHOLDER = "@" + "#" * _STAMP_DIGITS
+"""What a delta's text carries where ``Synthetic(send_stamps=True)`` puts the send time: the
+HTTP layer overwrites it with ``@`` and the zero-padded ``time.monotonic_ns()`` as it writes
+the event. Same width, so a stamped event is as long as the planned one (content-length and
+chunk sizes hold). Only ASCII that JSON leaves unescaped, so it is the same bytes in every
+provider's encoding."""
+
+_PLACEHOLDER_BYTES = STAMP_PLACEHOLDER.encode()
+_STAMP = re.compile(rf"@(\d{{{_STAMP_DIGITS}}})")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -80,6 +95,8 @@ class ResponsePlan:
         stall_seconds: ...for this long (``None``: until the client leaves).
         keepalive_seconds: While stalled, send an SSE comment this often (bytes that carry no
             token, as proxies and some providers send).
+        send_stamps: Overwrite each :data:`STAMP_PLACEHOLDER` in an event with the
+            server's ``time.monotonic_ns()`` as the event is written.
     """
 
     status: int
@@ -99,6 +116,7 @@ class ResponsePlan:
     stall_after: int | None = None
     stall_seconds: float | None = None
     keepalive_seconds: float | None = None
+    send_stamps: bool = False
 
 
 class WireFormat(Protocol):
@@ -170,3 +188,18 @@ def uniform_delays(count: int, first_ms: float, pace_ms: float) -> tuple[float, 
     if count == 0:
         return ()
     return (first_ms / 1000.0,) + (pace_ms / 1000.0,) * (count - 1)
+
+
+def stamp_event(event: bytes, now_ns: int) -> bytes:
+    """``event`` with every :data:`STAMP_PLACEHOLDER` replaced by the send time ``now_ns``."""
+    return event.replace(_PLACEHOLDER_BYTES, b"@%0*d" % (_STAMP_DIGITS, now_ns))
+
+
+def read_send_stamps(text: str) -> list[int]:
+    """The server's send times (``time.monotonic_ns()``) in a delta's text, in order.
+
+    A client on the same machine subtracts them from its own ``time.monotonic_ns()`` on
+    receipt: CLOCK_MONOTONIC is one clock for every process on Linux. A list, because a
+    client may join several deltas into one text.
+    """
+    return [int(digits) for digits in _STAMP.findall(text)]
