@@ -327,6 +327,39 @@ def test_random_fault_schedules_never_lose_duplicate_or_replay_a_delta(
     anyio.run(scenario, backend=backend)
 
 
+# ---------------------------------------------------------------- tasks
+
+
+@pytest.mark.parametrize("hedged", [False, True])
+async def test_only_a_call_that_can_hedge_starts_tasks(
+    server: LocalProviderServer, hedged: bool
+) -> None:
+    # Without a hedge there is never a second attempt at once: the attempts run in the caller's
+    # task, and a thousand concurrent calls carry no task group each while they connect.
+    slow = server.base_url(Synthetic(deltas=3, first_token_delay_ms=500))
+    also_slow = server.base_url(Synthetic(deltas=3, first_token_delay_ms=500), provider="alibaba")
+    extra: dict[str, Any] = {"retry": NO_RETRY, "fallbacks": [fallback_to(also_slow)]}
+    if hedged:
+        extra["hedge_after"] = 60.0  # the timer waits beside the attempt
+    before = running_tasks()
+    during: list[str] = []
+
+    async def watch() -> None:
+        await server.wait_until(lambda: server.streams_started == 1)
+        during.extend(running_tasks())
+
+    stream = await generate_chat_completion_stream(request(slow, **extra))
+    async with anyio.create_task_group() as group, stream:
+        group.start_soon(watch)
+        first = await stream.__anext__()
+    assert isinstance(first, AssistantMessageDeltaChunk)
+    assert during, "the watcher saw the request arrive"
+    shared = "pipeline idle read alarm"  # one per event loop (trio), not one per call
+    started = len([t for t in during if t != shared]) - len([t for t in before if t != shared])
+    started -= 1  # the watcher itself
+    assert started == (2 if hedged else 0)  # the attempt's task and its hedge timer
+
+
 # ---------------------------------------------------------------- cancellation
 
 
