@@ -89,7 +89,8 @@ def _env_proxies() -> bool:
 def _new_shard(http2: bool, *, prior_knowledge: bool = False) -> Shard:
     if http2 and not _env_proxies():
         # Our HTTP/2 connections: a stream the consumer leaves is reset (pipeline._http2).
-        from ._http2 import Http2ConnectionPool, Http2Transport
+        from ._http2 import Http2ConnectionPool
+        from ._transport import PoolTransport
 
         multiplexed = Http2ConnectionPool(
             ssl_context=tls_context(True),
@@ -97,10 +98,10 @@ def _new_shard(http2: bool, *, prior_knowledge: bool = False) -> Shard:
             max_keepalive_connections=CONNECTIONS_PER_SHARD,
             keepalive_expiry=KEEPALIVE_EXPIRY,
         )
-        client = httpx.AsyncClient(transport=Http2Transport(multiplexed), timeout=TIMEOUTS)
+        client = httpx.AsyncClient(transport=PoolTransport(multiplexed), timeout=TIMEOUTS)
         return Shard(client, http2_pool=multiplexed)
     if not http2 and not _env_proxies():
-        from ._transport import BulkConnectionPool, BulkTransport
+        from ._transport import BulkConnectionPool, PoolTransport
 
         pool = BulkConnectionPool(
             ssl_context=tls_context(False),
@@ -108,7 +109,7 @@ def _new_shard(http2: bool, *, prior_knowledge: bool = False) -> Shard:
             max_keepalive_connections=CONNECTIONS_PER_SHARD,
             keepalive_expiry=KEEPALIVE_EXPIRY,
         )
-        return Shard(httpx.AsyncClient(transport=BulkTransport(pool), timeout=TIMEOUTS), pool=pool)
+        return Shard(httpx.AsyncClient(transport=PoolTransport(pool), timeout=TIMEOUTS), pool=pool)
     limits = httpx.Limits(
         max_connections=CONNECTIONS_PER_SHARD,
         max_keepalive_connections=CONNECTIONS_PER_SHARD,

@@ -32,10 +32,9 @@ import h2.events
 import h2.exceptions
 import h2.settings
 import httpcore
-import httpx
 import sniffio
 
-from ._transport import BodyStream, as_httpx_error
+from ._transport import WarmPool
 
 READ_BLOCK = 256 * 1024
 """Bytes asked of the socket per read."""
@@ -496,8 +495,8 @@ def network_backend() -> httpcore.AsyncNetworkBackend:
     return httpcore.AnyIOBackend()
 
 
-class Http2ConnectionPool(httpcore.AsyncConnectionPool):
-    """httpcore's pool (limits, queueing, keep-alive expiry), with :class:`Http2Connection`."""
+class Http2ConnectionPool(WarmPool):
+    """A pool of :class:`Http2Connection` (httpcore's limits, queueing and keep-alive expiry)."""
 
     def __init__(
         self,
@@ -507,28 +506,15 @@ class Http2ConnectionPool(httpcore.AsyncConnectionPool):
         max_keepalive_connections: int,
         keepalive_expiry: float | None,
     ) -> None:
-        self._backend = network_backend()
-        self._tls = ssl_context
-        self._expiry = keepalive_expiry
-        self._warm: list[Http2Connection] = []
-        self._discard: list[Http2Connection] = []  # expired warm ones, closed with the pool
         super().__init__(
             ssl_context=ssl_context,
             max_connections=max_connections,
             max_keepalive_connections=max_keepalive_connections,
             keepalive_expiry=keepalive_expiry,
-            network_backend=self._backend,
+            backend=network_backend(),
         )
 
-    def create_connection(self, origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
-        while self._warm:
-            connection = self._warm.pop()
-            if connection.can_handle_request(origin) and not connection.has_expired():
-                return connection
-            self._discard.append(connection)
-        return self._new(origin)
-
-    def _new(self, origin: httpcore.Origin) -> Http2Connection:
+    def new_connection(self, origin: httpcore.Origin) -> Http2Connection:
         return Http2Connection(
             origin, ssl_context=self._tls, keepalive_expiry=self._expiry, backend=self._backend
         )
@@ -542,7 +528,7 @@ class Http2ConnectionPool(httpcore.AsyncConnectionPool):
             return
         if any(c.can_handle_request(origin) and c.is_available() for c in self.connections):
             return
-        connection = self._new(origin)
+        connection = self.new_connection(origin)
         try:
             await connection.connect(seconds)
             await connection.settle(seconds)
@@ -550,60 +536,7 @@ class Http2ConnectionPool(httpcore.AsyncConnectionPool):
             with anyio.CancelScope(shield=True):
                 await connection.aclose()
             raise
-        self._warm.append(connection)
-
-    @property
-    def warm(self) -> int:
-        """Open connections waiting for their first request."""
-        return len(self._warm)
-
-    async def aclose(self) -> None:
-        leftovers = [*self._warm, *self._discard]
-        self._warm.clear()
-        self._discard.clear()
-        for connection in leftovers:
-            await connection.aclose()
-        await super().aclose()
-
-
-class Http2Transport(httpx.AsyncBaseTransport):
-    """An httpx transport over an :class:`Http2ConnectionPool` (no proxy)."""
-
-    def __init__(self, pool: Http2ConnectionPool) -> None:
-        self.pool = pool
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(request.stream, httpx.AsyncByteStream)
-        core_request = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=request.url.raw_scheme,
-                host=request.url.raw_host,
-                port=request.url.port,
-                target=request.url.raw_path,
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
-        try:
-            response = await self.pool.handle_async_request(core_request)
-        except Exception as exc:
-            mapped = as_httpx_error(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
-        stream = response.stream
-        assert isinstance(stream, AsyncIterable)
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.headers,
-            stream=BodyStream(stream),
-            extensions=response.extensions,
-        )
-
-    async def aclose(self) -> None:
-        await self.pool.aclose()
+        self.add_warm(connection)
 
 
 class _NotProcessed(httpcore.RemoteProtocolError):

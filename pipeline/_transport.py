@@ -476,11 +476,12 @@ class BulkBody:
         await self._connection.body_closed(self, reusable=reusable, draining=draining)
 
 
-class BulkConnectionPool(httpcore.AsyncConnectionPool):
-    """httpcore's pool (limits, queueing, keep-alive expiry), with bulk-reading connections.
+class WarmPool(httpcore.AsyncConnectionPool):
+    """httpcore's pool (limits, queueing, keep-alive expiry) with connections of our own.
 
-    It also holds connections opened ahead of any request (:meth:`add_warm`): the pool takes
-    one of those before it opens a new connection.
+    A subclass says how a connection is made (:meth:`new_connection`). The pool also holds
+    connections opened ahead of any request (:meth:`add_warm`): it takes one of those before it
+    opens a new connection.
     """
 
     def __init__(
@@ -490,29 +491,24 @@ class BulkConnectionPool(httpcore.AsyncConnectionPool):
         max_connections: int,
         max_keepalive_connections: int,
         keepalive_expiry: float | None,
+        backend: httpcore.AsyncNetworkBackend,
     ) -> None:
-        self._backend = NetworkBackend()
-        self._alarm = idle_alarm()
+        self._backend = backend
         self._tls = ssl_context
         self._expiry = keepalive_expiry
-        self._warm: list[BulkConnection] = []
-        self._discard: list[BulkConnection] = []  # expired warm ones, closed with the pool
+        self._warm: list[httpcore.AsyncConnectionInterface] = []
+        # Expired warm connections, closed with the pool.
+        self._discard: list[httpcore.AsyncConnectionInterface] = []
         super().__init__(
             ssl_context=ssl_context,
             max_connections=max_connections,
             max_keepalive_connections=max_keepalive_connections,
             keepalive_expiry=keepalive_expiry,
-            network_backend=self._backend,
+            network_backend=backend,
         )
 
-    def new_connection(self, origin: httpcore.Origin) -> BulkConnection:
-        return BulkConnection(
-            origin,
-            ssl_context=self._tls,
-            keepalive_expiry=self._expiry,
-            backend=self._backend,
-            alarm=self._alarm,
-        )
+    def new_connection(self, origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
+        raise NotImplementedError
 
     def create_connection(self, origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
         while self._warm:
@@ -522,7 +518,7 @@ class BulkConnectionPool(httpcore.AsyncConnectionPool):
             self._discard.append(connection)
         return self.new_connection(origin)
 
-    def add_warm(self, connection: BulkConnection) -> None:
+    def add_warm(self, connection: httpcore.AsyncConnectionInterface) -> None:
         """Keep an open, idle connection for the pool's next new connection."""
         self._warm.append(connection)
 
@@ -540,10 +536,41 @@ class BulkConnectionPool(httpcore.AsyncConnectionPool):
         await super().aclose()
 
 
-class BulkTransport(httpx.AsyncBaseTransport):
-    """An httpx transport over a :class:`BulkConnectionPool` (HTTP/1.1, no proxy)."""
+class BulkConnectionPool(WarmPool):
+    """A pool of :class:`BulkConnection`: HTTP/1.1 bodies read in bulk."""
 
-    def __init__(self, pool: BulkConnectionPool) -> None:
+    def __init__(
+        self,
+        *,
+        ssl_context: ssl.SSLContext,
+        max_connections: int,
+        max_keepalive_connections: int,
+        keepalive_expiry: float | None,
+    ) -> None:
+        self._alarm = idle_alarm()
+        self._network = NetworkBackend()
+        super().__init__(
+            ssl_context=ssl_context,
+            max_connections=max_connections,
+            max_keepalive_connections=max_keepalive_connections,
+            keepalive_expiry=keepalive_expiry,
+            backend=self._network,
+        )
+
+    def new_connection(self, origin: httpcore.Origin) -> BulkConnection:
+        return BulkConnection(
+            origin,
+            ssl_context=self._tls,
+            keepalive_expiry=self._expiry,
+            backend=self._network,
+            alarm=self._alarm,
+        )
+
+
+class PoolTransport(httpx.AsyncBaseTransport):
+    """An httpx transport over one of our pools (HTTP/1.1 in bulk, or HTTP/2), no proxy."""
+
+    def __init__(self, pool: httpcore.AsyncConnectionPool) -> None:
         self.pool = pool
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

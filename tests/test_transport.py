@@ -18,7 +18,7 @@ import pytest
 
 from pipeline import ProviderConnectionError, aclose_http_clients
 from pipeline._http import tls_context
-from pipeline._transport import BulkConnection, BulkConnectionPool, BulkTransport
+from pipeline._transport import BulkConnection, BulkConnectionPool, PoolTransport
 from pipeline.testing import LocalProviderServer, Synthetic, open_local_server
 
 from ._raw_server import Seen, chunked, raw_server, read_request
@@ -55,7 +55,7 @@ def bulk_client() -> tuple[httpx.AsyncClient, BulkConnectionPool]:
         max_keepalive_connections=4,
         keepalive_expiry=30.0,
     )
-    return httpx.AsyncClient(transport=BulkTransport(pool)), pool
+    return httpx.AsyncClient(transport=PoolTransport(pool)), pool
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic", "google"])
