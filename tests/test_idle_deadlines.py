@@ -8,12 +8,8 @@ nothing behind (on trio an exited scope would stay in the run's deadline queue f
 
 from __future__ import annotations
 
-import datetime
 import gc
-import ipaddress
-import ssl
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -22,10 +18,6 @@ import httpx
 import pytest
 import sniffio
 from anyio.streams.tls import TLSListener
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from pipeline import (
     AssistantMessageDeltaChunk,
@@ -34,10 +26,11 @@ from pipeline import (
     generate_chat_completion_stream,
 )
 from pipeline._idle import RESOLUTION, IdleAlarm
-from pipeline._transport import BulkConnectionPool, BulkTransport
+from pipeline._transport import BulkConnectionPool, PoolTransport
 from pipeline.testing import LocalProviderServer, Synthetic, open_local_server
 
 from ._raw_server import Seen, chunked, raw_server, read_request
+from ._tls import LoopbackCertificate
 from ._waiting import SAFETY_NET
 from .conftest import on_virtual_clock
 
@@ -231,61 +224,14 @@ def test_the_alarm_never_rings_more_often_than_its_resolution() -> None:
 # ---------------------------------------------------------------- TLS
 
 
-def _certificates(folder: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """A CA made now, and a certificate it signed for 127.0.0.1: (server, client) contexts."""
-    start = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
-    end = start + datetime.timedelta(days=1)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pipeline test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    chain = folder / "server.pem"
-    chain.write_bytes(
-        leaf.public_bytes(serialization.Encoding.PEM)
-        + key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.load_cert_chain(chain)
-    client = ssl.create_default_context(
-        cadata=ca.public_bytes(serialization.Encoding.PEM).decode("ascii")
-    )
-    return server, client
-
-
 EVENT = b'data: {"choices": [{"index": 0, "delta": {"content": "Hi"}}]}\n\n'
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
 
 
-async def _tls_exchange(tmp_path: Path, *, finish: bool, read_timeout: float) -> list[bytes]:
-    server_tls, client_tls = _certificates(tmp_path)
+async def _tls_exchange(*, finish: bool, read_timeout: float) -> list[bytes | Exception]:
+    certificate = LoopbackCertificate()
+    server_tls = certificate.server_context(["http/1.1"])
+    client_tls = certificate.client_context(["http/1.1"])
     seen = Seen()
 
     async def handler(stream: anyio.abc.ByteStream) -> None:
@@ -307,7 +253,7 @@ async def _tls_exchange(tmp_path: Path, *, finish: bool, read_timeout: float) ->
         anyio.create_task_group() as group,
     ):
         group.start_soon(tls.serve, handler)
-        async with httpx.AsyncClient(transport=BulkTransport(pool)) as client:
+        async with httpx.AsyncClient(transport=PoolTransport(pool)) as client:
             timeout = httpx.Timeout(10.0, read=read_timeout)
             async with client.stream(
                 "POST", f"https://127.0.0.1:{port}/v1", content=b"{}", timeout=timeout
@@ -323,16 +269,16 @@ async def _tls_exchange(tmp_path: Path, *, finish: bool, read_timeout: float) ->
 
 
 @pytest.mark.autojump_clock
-async def test_a_tls_body_is_read_through_the_bulk_sockets(tmp_path: Path) -> None:
-    pieces = await _tls_exchange(tmp_path, finish=True, read_timeout=5.0)
+async def test_a_tls_body_is_read_through_the_bulk_sockets() -> None:
+    pieces = await _tls_exchange(finish=True, read_timeout=5.0)
     assert b"".join(p for p in pieces if isinstance(p, bytes)) == EVENT + EVENT
 
 
 @pytest.mark.autojump_clock
-async def test_a_stalled_tls_body_times_out(tmp_path: Path) -> None:
-    pieces = await _tls_exchange(tmp_path, finish=False, read_timeout=1.0)
+async def test_a_stalled_tls_body_times_out() -> None:
+    pieces = await _tls_exchange(finish=False, read_timeout=1.0)
     *received, error = pieces
-    assert b"".join(received) == EVENT + EVENT  # type: ignore[arg-type]
+    assert b"".join(p for p in received if isinstance(p, bytes)) == EVENT + EVENT
     assert isinstance(error, httpx.ReadTimeout)
     assert "no bytes of the body for 1 s" in str(error)
 
@@ -345,9 +291,7 @@ async def test_a_server_that_never_reads_the_request_is_a_write_timeout() -> Non
     huge = "x" * (32 * 1024 * 1024)
     async with raw_server(handler) as (url, _seen):
         messages = [{"role": "user", "content": huge}]
-        stream = await generate_chat_completion_stream(
-            request(url, timeout=1.0, messages=messages)
-        )
+        stream = await generate_chat_completion_stream(request(url, timeout=1.0, messages=messages))
         with pytest.raises(ProviderTimeoutError) as info:
             async with stream:
                 async for _ in stream:
