@@ -37,7 +37,7 @@ import h2.events
 import h2.exceptions
 
 from ._http_server import Outcome, StreamObserver
-from ._wire import ReceivedRequest, ResponsePlan
+from ._wire import Emit, Pause, ReceivedRequest, ResponsePlan, Stall, body_steps
 
 __all__ = ("PREFACE", "Http2Connection", "Http2Observer")
 
@@ -230,28 +230,19 @@ class Http2Connection:
                 pending.clear()
                 await self._send_data(stream_id, piece)
 
-        events, delays = plan.events, plan.delays
-        for index in range(len(events) + 1):
-            if index == plan.stall_after:
-                await flush()
+        for step in body_steps(plan):
+            if isinstance(step, Emit):
+                await emit(step.data)
+                continue
+            await flush()
+            if isinstance(step, Pause):
+                await anyio.sleep(step.seconds)
+            elif isinstance(step, Stall):
                 await self._stall(stream_id, plan)
-            if index == plan.malformed_after:
-                await emit(plan.malformed_event)
-            if index == plan.error_after:
-                await emit(plan.error_event)
-                break
-            if index == plan.cut_after:
-                await flush()
+            else:
                 self._h2.reset_stream(stream_id, h2.errors.ErrorCodes.INTERNAL_ERROR)
                 self._flush()
                 return Outcome.CUT
-            if index == len(events):
-                break
-            delay = delays[index] if index < len(delays) else 0.0
-            if delay:
-                await flush()
-                await anyio.sleep(delay)
-            await emit(events[index])
         await flush()
         self._h2.end_stream(stream_id)
         self._flush()

@@ -15,14 +15,13 @@ import json
 import math
 import socket
 import struct
-import time
 from typing import Protocol
 
 import anyio
 import anyio.abc
 import h11
 
-from ._wire import ReceivedRequest, ResponsePlan, stamp_event
+from ._wire import Emit, Pause, ReceivedRequest, ResponsePlan, Stall, body_steps
 
 __all__ = ("BadRequest", "HttpConnection", "Outcome", "StreamObserver")
 
@@ -181,33 +180,18 @@ class HttpConnection:
                 else:
                     await self._write_body(piece, chunked)
 
-        events = plan.events
-        delays = plan.delays
-        for index in range(len(events) + 1):
-            if index == plan.stall_after:
-                await flush()
+        for step in body_steps(plan):
+            if isinstance(step, Emit):
+                await emit(step.data)
+                continue
+            await flush()
+            if isinstance(step, Pause):
+                await anyio.sleep(step.seconds)
+            elif isinstance(step, Stall):
                 await self._stall(plan, chunked)
-            if index == plan.malformed_after:
-                await emit(plan.malformed_event)
-            if index == plan.error_after:
-                await emit(plan.error_event)
-                break
-            if index == plan.cut_after:
-                await flush()
+            else:
                 await self._cut(plan.cut_with_reset)
                 return Outcome.CUT
-            if index == len(events):
-                break
-            delay = delays[index] if index < len(delays) else 0.0
-            if delay:
-                await flush()
-                await anyio.sleep(delay)
-            event = events[index]
-            if plan.send_stamps:
-                # Taken after the pacing sleep, as the event goes out: the latency a client
-                # measures from it is the delivery's alone, not the server's schedule.
-                event = stamp_event(event, time.monotonic_ns())
-            await emit(event)
         await flush()
         await self._write(self._h11.send(h11.EndOfMessage()) or b"")
         return Outcome.COMPLETED

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -188,6 +189,64 @@ def uniform_delays(count: int, first_ms: float, pace_ms: float) -> tuple[float, 
     if count == 0:
         return ()
     return (first_ms / 1000.0,) + (pace_ms / 1000.0,) * (count - 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """Send these bytes of the body (the HTTP layer frames, slices or gathers them)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    """Flush what is gathered, then wait this many seconds (the pacing before an event)."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Stall:
+    """Flush, then stall as the plan says (``stall_seconds``, ``keepalive_seconds``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """Flush, then break the stream off (the plan says how); nothing follows."""
+
+
+BodyStep = Emit | Pause | Stall | Cut
+
+
+def body_steps(plan: ResponsePlan) -> Iterator[BodyStep]:
+    """What sending ``plan``'s body takes, step by step, for any HTTP layer.
+
+    A generator, so an event's send stamp is taken when the step is asked for: after the pause
+    before it, as the event goes out, and the latency a client measures from it is the
+    delivery's alone, not the server's schedule. After the last step the body ends normally,
+    unless the last step was a :class:`Cut`.
+    """
+    events, delays = plan.events, plan.delays
+    for index in range(len(events) + 1):
+        if index == plan.stall_after:
+            yield Stall()
+        if index == plan.malformed_after:
+            yield Emit(plan.malformed_event)
+        if index == plan.error_after:
+            yield Emit(plan.error_event)
+            return
+        if index == plan.cut_after:
+            yield Cut()
+            return
+        if index == len(events):
+            return
+        delay = delays[index] if index < len(delays) else 0.0
+        if delay:
+            yield Pause(delay)
+        event = events[index]
+        if plan.send_stamps:
+            event = stamp_event(event, time.monotonic_ns())
+        yield Emit(event)
 
 
 def stamp_event(event: bytes, now_ns: int) -> bytes:
