@@ -31,7 +31,6 @@ import gc
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -46,7 +45,13 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_load import peak_rss_bytes, reset_peak_rss, rss_bytes
+from bench_load import (
+    allow_open_files,
+    chosen_clients,
+    peak_rss_bytes,
+    reset_peak_rss,
+    rss_bytes,
+)
 from bench_stream import OPENAI_BODY, RawSocket
 
 from pipeline import aclose_http_clients, generate_chat_completion_stream
@@ -288,15 +293,8 @@ def main() -> None:
         figures = anyio.run(worker, args, backend=args.backend)
         print(json.dumps(asdict(figures)))
         return
-    clients = [c for c in args.clients.split(",") if c]
-    unknown = set(clients) - set(CLIENTS)
-    if unknown:
-        parser.error(f"unknown clients {sorted(unknown)}; known: {', '.join(CLIENTS)}")
-    # A pool of 1,000 needs more than the default 1,024 file descriptors (the server and the
-    # client processes inherit this).
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = min(hard, max(soft, args.streams * 2 + 256))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    clients = chosen_clients(parser, args.clients, CLIENTS)
+    allow_open_files(args.streams)
     with spawn_server_process(backend=args.backend) as root:
         results = [run_client(client, root, args) for client in clients]
     report(results, args)

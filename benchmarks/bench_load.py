@@ -44,7 +44,7 @@ import sys
 import time
 import tracemalloc
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -184,6 +184,25 @@ def library(retry: bool, http2: bool = False) -> Stream:
 
 
 # ---------------------------------------------------------------- measurements
+
+
+def chosen_clients(parser: argparse.ArgumentParser, given: str, known: Sequence[str]) -> list[str]:
+    """The comma-separated ``--clients``, in order; an unknown name is a usage error."""
+    clients = [c for c in given.split(",") if c]
+    unknown = set(clients) - set(known)
+    if unknown:
+        parser.error(f"unknown clients {sorted(unknown)}; known: {', '.join(known)}")
+    return clients
+
+
+def allow_open_files(streams: int) -> None:
+    """Raise this process's file limit for ``streams`` sockets (its children inherit it).
+
+    A pool of 1,000 needs more than the default 1,024 file descriptors.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = min(hard, max(soft, streams * 2 + 256))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def rss_bytes() -> int:
@@ -504,14 +523,8 @@ def main() -> None:
         figures = anyio.run(worker, args, backend=args.backend)
         print(json.dumps(asdict(figures)))
         return
-    clients = [c for c in args.clients.split(",") if c]
-    unknown = set(clients) - set(CLIENTS)
-    if unknown:
-        parser.error(f"unknown clients {sorted(unknown)}; known: {', '.join(CLIENTS)}")
-    # Well under the default 1,024 file descriptors per process a pool of 1,000 needs.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = min(hard, max(soft, args.streams * 2 + 256))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    clients = chosen_clients(parser, args.clients, CLIENTS)
+    allow_open_files(args.streams)
     with contextlib.ExitStack() as servers:
         http1 = servers.enter_context(spawn_server_process(backend=args.backend))
         # The HTTP/2 client's server, started only when it runs (h2c only, same scenarios).
