@@ -495,24 +495,11 @@ def network_backend() -> httpcore.AsyncNetworkBackend:
     return httpcore.AnyIOBackend()
 
 
-class Http2ConnectionPool(WarmPool):
+class Http2ConnectionPool(WarmPool[httpcore.AsyncNetworkBackend]):
     """A pool of :class:`Http2Connection` (httpcore's limits, queueing and keep-alive expiry)."""
 
-    def __init__(
-        self,
-        *,
-        ssl_context: ssl.SSLContext,
-        max_connections: int,
-        max_keepalive_connections: int,
-        keepalive_expiry: float | None,
-    ) -> None:
-        super().__init__(
-            ssl_context=ssl_context,
-            max_connections=max_connections,
-            max_keepalive_connections=max_keepalive_connections,
-            keepalive_expiry=keepalive_expiry,
-            backend=network_backend(),
-        )
+    def new_backend(self) -> httpcore.AsyncNetworkBackend:
+        return network_backend()
 
     def new_connection(self, origin: httpcore.Origin) -> Http2Connection:
         return Http2Connection(

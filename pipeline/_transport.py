@@ -24,7 +24,7 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import AsyncIterable, AsyncIterator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import h11
 import httpcore
@@ -34,6 +34,8 @@ from stages.chunked import ChunkedDecoder, ChunkedFramingError
 
 from ._idle import IdleAlarm, SocketWatch, idle_alarm
 from ._network import NetworkBackend, NetworkStream
+
+Backend = TypeVar("Backend", bound=httpcore.AsyncNetworkBackend)
 
 READ_BLOCK = 256 * 1024
 """Bytes asked of the socket per read: a burst of events arrives in a few reads."""
@@ -476,12 +478,12 @@ class BulkBody:
         await self._connection.body_closed(self, reusable=reusable, draining=draining)
 
 
-class WarmPool(httpcore.AsyncConnectionPool):
+class WarmPool(httpcore.AsyncConnectionPool, Generic[Backend]):
     """httpcore's pool (limits, queueing, keep-alive expiry) with connections of our own.
 
-    A subclass says how a connection is made (:meth:`new_connection`). The pool also holds
-    connections opened ahead of any request (:meth:`add_warm`): it takes one of those before it
-    opens a new connection.
+    A subclass says which network backend its connections use (:meth:`new_backend`) and how a
+    connection is made (:meth:`new_connection`). The pool also holds connections opened ahead
+    of any request (:meth:`add_warm`): it takes one of those before it opens a new connection.
     """
 
     def __init__(
@@ -491,9 +493,8 @@ class WarmPool(httpcore.AsyncConnectionPool):
         max_connections: int,
         max_keepalive_connections: int,
         keepalive_expiry: float | None,
-        backend: httpcore.AsyncNetworkBackend,
     ) -> None:
-        self._backend = backend
+        self._backend = self.new_backend()
         self._tls = ssl_context
         self._expiry = keepalive_expiry
         self._warm: list[httpcore.AsyncConnectionInterface] = []
@@ -504,8 +505,11 @@ class WarmPool(httpcore.AsyncConnectionPool):
             max_connections=max_connections,
             max_keepalive_connections=max_keepalive_connections,
             keepalive_expiry=keepalive_expiry,
-            network_backend=backend,
+            network_backend=self._backend,
         )
+
+    def new_backend(self) -> Backend:
+        raise NotImplementedError
 
     def new_connection(self, origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
         raise NotImplementedError
@@ -536,34 +540,19 @@ class WarmPool(httpcore.AsyncConnectionPool):
         await super().aclose()
 
 
-class BulkConnectionPool(WarmPool):
+class BulkConnectionPool(WarmPool[NetworkBackend]):
     """A pool of :class:`BulkConnection`: HTTP/1.1 bodies read in bulk."""
 
-    def __init__(
-        self,
-        *,
-        ssl_context: ssl.SSLContext,
-        max_connections: int,
-        max_keepalive_connections: int,
-        keepalive_expiry: float | None,
-    ) -> None:
-        self._alarm = idle_alarm()
-        self._network = NetworkBackend()
-        super().__init__(
-            ssl_context=ssl_context,
-            max_connections=max_connections,
-            max_keepalive_connections=max_keepalive_connections,
-            keepalive_expiry=keepalive_expiry,
-            backend=self._network,
-        )
+    def new_backend(self) -> NetworkBackend:
+        return NetworkBackend()
 
     def new_connection(self, origin: httpcore.Origin) -> BulkConnection:
         return BulkConnection(
             origin,
             ssl_context=self._tls,
             keepalive_expiry=self._expiry,
-            backend=self._network,
-            alarm=self._alarm,
+            backend=self._backend,
+            alarm=idle_alarm(),  # the pool's event loop's: a pool serves one loop
         )
 
 

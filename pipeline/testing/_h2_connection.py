@@ -36,8 +36,8 @@ import h2.errors
 import h2.events
 import h2.exceptions
 
-from ._http_server import Outcome, StreamObserver
-from ._wire import Emit, Pause, ReceivedRequest, ResponsePlan, Stall, body_steps
+from ._http_server import Outcome, StreamObserver, play_body
+from ._wire import ReceivedRequest, ResponsePlan
 
 __all__ = ("PREFACE", "Http2Connection", "Http2Observer")
 
@@ -230,20 +230,15 @@ class Http2Connection:
                 pending.clear()
                 await self._send_data(stream_id, piece)
 
-        for step in body_steps(plan):
-            if isinstance(step, Emit):
-                await emit(step.data)
-                continue
-            await flush()
-            if isinstance(step, Pause):
-                await anyio.sleep(step.seconds)
-            elif isinstance(step, Stall):
-                await self._stall(stream_id, plan)
-            else:
-                self._h2.reset_stream(stream_id, h2.errors.ErrorCodes.INTERNAL_ERROR)
-                self._flush()
-                return Outcome.CUT
-        await flush()
+        async def stall() -> None:
+            await self._stall(stream_id, plan)
+
+        async def cut() -> None:
+            self._h2.reset_stream(stream_id, h2.errors.ErrorCodes.INTERNAL_ERROR)
+            self._flush()
+
+        if not await play_body(plan, emit=emit, flush=flush, stall=stall, cut=cut):
+            return Outcome.CUT
         self._h2.end_stream(stream_id)
         self._flush()
         return Outcome.COMPLETED

@@ -15,6 +15,7 @@ import json
 import math
 import socket
 import struct
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import anyio
@@ -23,7 +24,7 @@ import h11
 
 from ._wire import Emit, Pause, ReceivedRequest, ResponsePlan, Stall, body_steps
 
-__all__ = ("BadRequest", "HttpConnection", "Outcome", "StreamObserver")
+__all__ = ("BadRequest", "HttpConnection", "Outcome", "StreamObserver", "play_body")
 
 _RECEIVE_SIZE = 65536
 _DISCONNECTED = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
@@ -52,6 +53,35 @@ class StreamObserver(Protocol):
 
     def stream_ended(self, outcome: Outcome) -> None:
         """A streaming response ended (every started stream ends exactly once)."""
+
+
+async def play_body(
+    plan: ResponsePlan,
+    *,
+    emit: Callable[[bytes], Awaitable[None]],
+    flush: Callable[[], Awaitable[None]],
+    stall: Callable[[], Awaitable[None]],
+    cut: Callable[[], Awaitable[None]],
+) -> bool:
+    """Send ``plan``'s body (:func:`~._wire.body_steps`) through one HTTP layer's own ways to
+    emit bytes, flush what it gathered, stall and cut the stream; False when it was cut.
+
+    Everything gathered is flushed before a pause, a stall, a cut and the end.
+    """
+    for step in body_steps(plan):
+        if isinstance(step, Emit):
+            await emit(step.data)
+            continue
+        await flush()
+        if isinstance(step, Pause):
+            await anyio.sleep(step.seconds)
+        elif isinstance(step, Stall):
+            await stall()
+        else:
+            await cut()
+            return False
+    await flush()
+    return True
 
 
 class HttpConnection:
@@ -180,19 +210,14 @@ class HttpConnection:
                 else:
                     await self._write_body(piece, chunked)
 
-        for step in body_steps(plan):
-            if isinstance(step, Emit):
-                await emit(step.data)
-                continue
-            await flush()
-            if isinstance(step, Pause):
-                await anyio.sleep(step.seconds)
-            elif isinstance(step, Stall):
-                await self._stall(plan, chunked)
-            else:
-                await self._cut(plan.cut_with_reset)
-                return Outcome.CUT
-        await flush()
+        async def stall() -> None:
+            await self._stall(plan, chunked)
+
+        async def cut() -> None:
+            await self._cut(plan.cut_with_reset)
+
+        if not await play_body(plan, emit=emit, flush=flush, stall=stall, cut=cut):
+            return Outcome.CUT
         await self._write(self._h11.send(h11.EndOfMessage()) or b"")
         return Outcome.COMPLETED
 
